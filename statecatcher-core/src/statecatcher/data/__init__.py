@@ -1,0 +1,1 @@
+"""The stateful data pipeline: records -> segments -> lanes -> batches."""
