@@ -7,8 +7,9 @@ distribution and version; a name registered twice for one kind is an error namin
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 # kind -> hook name
 KINDS: dict[str, str] = {
@@ -32,6 +33,8 @@ class UnknownNameError(LookupError):
 
 @dataclass(frozen=True)
 class Entry:
+    """``kind:name`` -> ``factory``, with the plugin (and its distribution) that registered it."""
+
     kind: str
     name: str
     factory: Callable[..., Any] | str = field(repr=False)
@@ -42,9 +45,10 @@ class Entry:
 
     @property
     def origin(self) -> str:
+        """``"statecatcher-lstm 0.1.0"``, or ``"plugin 'name'"`` for one registered by hand (tests)."""
         if self.distribution:
             return f"{self.distribution} {self.version or ''}".strip()
-        return f"built-in ({self.plugin})"
+        return f"plugin {self.plugin!r}"
 
     def load(self) -> Callable[..., Any]:
         """The factory, importing ``"module:attr"`` strings now (and only now)."""
@@ -66,6 +70,8 @@ class Entry:
 
 
 class Registry:
+    """Every registered :class:`Entry`, keyed by ``(kind, name)``; a second registration is an error."""
+
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], Entry] = {}
 

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 
 _PUNCT = re.compile(r"[^\w\s']|_")
-_LOOSE_APOSTROPHE = re.compile(r"(^|\s)'+|'+(\s|$)")
+_LOOSE_APOSTROPHE = re.compile(r"(?<!\S)'+|'+(?!\S)")
 _SPACES = re.compile(r"\s+")
 
 
@@ -26,7 +26,7 @@ class TextNormalizer:
             text = text.lower()
         if self.strip_punctuation:
             text = _PUNCT.sub(" ", text)
-            text = _LOOSE_APOSTROPHE.sub(r"\1 \2", text)
+            text = _LOOSE_APOSTROPHE.sub(" ", text)
         return _SPACES.sub(" ", text).strip()
 
     def to_dict(self) -> dict:

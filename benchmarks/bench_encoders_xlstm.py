@@ -1,0 +1,91 @@
+"""xLSTM vs LSTM encoder on CPU: input frames per second of forward + backward, at equal parameter count.
+
+    python benchmarks/bench_encoders_xlstm.py            # 10 s segment (1000 frames), batch 8
+    python benchmarks/bench_encoders_xlstm.py --small    # smoke test, seconds
+
+Both encoders come from the registry (``xlstm`` at its defaults: hidden 256, pattern m,m,s,m; ``lstm`` with
+2 layers and the hidden width whose parameter count is closest), run one training step from a carried state
+on the same random features with one torch thread, best of ``repeats``.  Timings on a shared machine are
+noisy: compare the ratio within one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+FRAMES_PER_SECOND = 100  # 10 ms feature hop
+INPUT_DIM = 80
+
+
+def parameter_count(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def lstm_matching(target: int, num_layers: int = 2):
+    """The registry's ``lstm`` encoder whose parameter count is closest to ``target``."""
+    import statecatcher
+
+    def build(hidden: int):
+        return statecatcher.get_encoder("lstm", INPUT_DIM, hidden_dim=hidden, num_layers=num_layers)
+
+    hidden = min(range(32, 1025, 8), key=lambda h: abs(parameter_count(build(h)) - target))
+    return build(hidden), hidden
+
+
+def frames_per_second(encoder, feats, repeats: int) -> float:
+    """Input frames per second of ``forward + backward`` on ``feats[B,T,F]`` from a carried state."""
+    import torch
+
+    batch, frames, _ = feats.shape
+    lengths = torch.full((batch,), frames)
+    with torch.no_grad():  # a carried (non-initial) state, as in training
+        _, _, state = encoder(feats, lengths, encoder.init_state(batch))
+    best = float("inf")
+    for run in range(repeats + 1):  # run 0 warms up and is not counted
+        start = time.perf_counter()
+        out, _, _ = encoder(feats, lengths, state)
+        out.pow(2).mean().backward()
+        if run:
+            best = min(best, time.perf_counter() - start)
+        encoder.zero_grad()
+    return batch * frames / best
+
+
+def bench_xlstm_vs_lstm(seconds: float = 10, batch: int = 8, repeats: int = 3, threads: int = 1) -> dict:
+    """Frames/s of ``xlstm`` and of an equal-size ``lstm`` (forward + backward, CPU), and their ratio."""
+    import statecatcher
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    xlstm = statecatcher.get_encoder("xlstm", INPUT_DIM).train()
+    lstm, lstm_hidden = lstm_matching(parameter_count(xlstm))
+    lstm.train()
+    feats = torch.randn(batch, int(seconds * FRAMES_PER_SECOND), INPUT_DIM)
+    row = {
+        "segment_seconds": seconds, "batch": batch, "threads": threads,
+        "xlstm_params": parameter_count(xlstm), "lstm_params": parameter_count(lstm), "lstm_hidden": lstm_hidden,
+        "xlstm_frames_per_s": frames_per_second(xlstm, feats, repeats),
+        "lstm_frames_per_s": frames_per_second(lstm, feats, repeats),
+    }
+    row["xlstm_over_lstm"] = row["xlstm_frames_per_s"] / row["lstm_frames_per_s"]
+    print(f"encoder fwd+bwd, CPU, {threads} thread(s), {seconds:g} s segment x batch {batch}: "
+          f"xlstm {row['xlstm_frames_per_s']:.0f} frames/s ({row['xlstm_params'] / 1e6:.2f} M params), "
+          f"lstm {row['lstm_frames_per_s']:.0f} frames/s ({row['lstm_params'] / 1e6:.2f} M params, hidden "
+          f"{lstm_hidden}); xlstm/lstm = {row['xlstm_over_lstm']:.3f}")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="a 1 s segment at batch 2, for a smoke test")
+    args, _ = parser.parse_known_args()  # nox passes the same arguments to every benchmark
+    if args.small:
+        bench_xlstm_vs_lstm(seconds=1, batch=2, repeats=1)
+    else:
+        bench_xlstm_vs_lstm()
+
+
+if __name__ == "__main__":
+    main()

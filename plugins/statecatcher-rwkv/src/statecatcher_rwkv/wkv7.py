@@ -1,0 +1,67 @@
+"""RWKV-7 (Goose) linear attention: the generalized delta rule with a diagonal-plus-rank-one transition.
+
+Per head, with row vectors ``r_t, k_t, a_t, b_t, w_t`` (``K``), ``v_t`` (``V``) and the state ``S``
+(``K x V``; the transpose of the paper's ``V x K`` layout)::
+
+    S_t   = (diag(w_t) + b_t^T a_t) S_{t-1} + k_t^T v_t    w_t = exp(log_w_t), log_w_t <= 0
+    out_t = r_t S_t                                          (the state *after* frame t)
+
+In RWKV-7, ``a = -kappa_hat`` (the normalised removal key) and ``b = kappa_hat * in-context learning rate``.
+
+:func:`recurrent` is the frame-by-frame reference.  :func:`chunkwise` is exact and parallel inside each
+chunk through the WY / UT representation used by flash-linear-attention's ``chunk_dplr`` kernels: write
+``u_t = a_t S_{t-1}`` (``V``); then ``S_t = diag(w_t) S_{t-1} + b_t^T u_t + k_t^T v_t`` is a plain diagonal
+decay recurrence with two rank-one inputs, and the ``u_t`` of a chunk solve one unit lower-triangular
+system ``(I - A_ab) U = A_ak V + (a * decay) S_0``.
+
+Shapes: ``r, k, a, b, log_w [B, T, H, K]``, ``v [B, T, H, V]``, ``state [B, H, K, V]``; both functions return
+``(out [B, T, H, V], state [B, H, K, V])``, computing in the state's dtype, ``out`` in ``v``'s dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .chunking import carry_state, chunk_decays, from_chunks, pair_decays, pair_scores, to_chunks
+
+
+def recurrent(r, k, v, log_w, a, b, state):
+    """Step-by-step reference: ``T`` steps of the recurrence above."""
+    dtype = state.dtype
+    r, k, v, w, a, b = (x.to(dtype) for x in (r, k, v, log_w.exp(), a, b))
+    outs = []
+    for t in range(r.shape[1]):
+        removed = torch.einsum("bhk,bhkv->bhv", a[:, t], state)          # u_t = a_t S_{t-1}
+        state = (w[:, t, :, :, None] * state + b[:, t, :, :, None] * removed[:, :, None, :]
+                 + k[:, t, :, :, None] * v[:, t, :, None, :])
+        outs.append(torch.einsum("bhk,bhkv->bhv", r[:, t], state))
+    out = torch.stack(outs, dim=1) if outs else v.new_zeros(v.shape)
+    return out.to(v.dtype), state
+
+
+def chunkwise(r, k, v, log_w, a, b, state, chunk_len: int = 32):
+    """Chunkwise-parallel (WY / UT) form: equal to :func:`recurrent` up to rounding."""
+    T, out_dtype, dtype = r.shape[1], v.dtype, state.dtype
+    r, k, v, log_w, a, b = (to_chunks(x.to(dtype), chunk_len) for x in (r, k, v, log_w, a, b))
+    since_start, before_start, pairs, to_end = chunk_decays(log_w)          # [B, H, N, L, (L,) K]
+    before = pair_decays(pairs, strict=True)                                # frames s+1 .. t-1, s < t
+    upto = pair_decays(pairs, strict=False)                                 # frames s+1 .. t, s <= t
+
+    # ---- u_t = a_t S_{t-1} for the whole chunk: U = U_0 + W S_0 from one triangular solve
+    L = r.shape[-2]
+    system = torch.eye(L, dtype=dtype, device=r.device) - pair_scores(a, b, before)
+    rhs = torch.cat([pair_scores(a, k, before) @ v, a * before_start.exp()], dim=-1)
+    solved = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True)
+    u_from_inputs, u_per_state = solved.split([v.shape[-1], a.shape[-1]], dim=-1)  # [.., L, V], [.., L, K]
+
+    # ---- outputs: r_t S_t = (r_t * decay) S_0 + sum_{s<=t} (r_t.b_s) u_s + (r_t.k_s) v_s
+    read_b, read_k = pair_scores(r, b, upto), pair_scores(r, k, upto)      # [B, H, N, L, L]
+    intra = read_b @ u_from_inputs + read_k @ v
+    queries = r * since_start.exp() + read_b @ u_per_state
+
+    # ---- state entering the next chunk: S' = transitions S + inputs
+    b_to_end, k_to_end = b * to_end.exp(), k * to_end.exp()
+    transitions = torch.diag_embed(since_start[..., -1, :].exp()) + b_to_end.transpose(-1, -2) @ u_per_state
+    inputs = b_to_end.transpose(-1, -2) @ u_from_inputs + k_to_end.transpose(-1, -2) @ v
+    out, state = carry_state(queries, transitions, inputs, intra, state)
+    return from_chunks(out, T).to(out_dtype), state

@@ -1,0 +1,56 @@
+"""The WKV backend is chosen at run time: PyTorch on CPU, fla only with CUDA, and the choice is logged."""
+
+import logging
+
+import pytest
+import torch
+from statecatcher_rwkv import backends, wkv6, wkv7
+from statecatcher_rwkv.encoder import make_rwkv7
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("requested", ["auto", "torch"])
+def test_cpu_runs_the_pytorch_forms(requested):
+    assert backends.resolve_backend(requested, CPU) == "torch"
+    chunked = backends.wkv_function(7, requested, "chunkwise", 16, CPU)
+    assert chunked.func is wkv7.chunkwise and chunked.keywords == {"chunk_len": 16}
+    assert backends.wkv_function(6, requested, "recurrent", 16, CPU) is wkv6.recurrent
+
+
+def test_fla_without_cuda_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="backend='fla' needs CUDA"):
+        backends.resolve_backend("fla", CPU)
+    encoder = make_rwkv7(input_dim=8, hidden_dim=16, num_layers=1, head_size=8, backend="fla")
+    with pytest.raises(RuntimeError, match="backend='fla' needs CUDA"):
+        encoder(torch.randn(1, 8, 8), torch.tensor([8]), encoder.init_state(1))
+
+
+def test_auto_picks_fla_only_on_cuda_with_fla_installed(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(backends, "fla_installed", lambda: True)
+    assert backends.resolve_backend("auto", cuda) == "fla"
+    assert backends.resolve_backend("auto", CPU) == "torch"
+    monkeypatch.setattr(backends, "fla_installed", lambda: False)
+    assert backends.resolve_backend("auto", cuda) == "torch"
+    with pytest.raises(RuntimeError, match="pip install flash-linear-attention"):
+        backends.resolve_backend("fla", cuda)
+
+
+def test_bad_options_name_the_option():
+    with pytest.raises(ValueError, match="backend='cuda'"):
+        backends.resolve_backend("cuda", CPU)
+    with pytest.raises(ValueError, match="mode='parallel'"):
+        make_rwkv7(input_dim=8, hidden_dim=16, head_size=8, mode="parallel")
+    with pytest.raises(ValueError, match="hidden_dim=20 must be a multiple of head_size=8"):
+        make_rwkv7(input_dim=8, hidden_dim=20, head_size=8)
+
+
+def test_choice_is_logged_once(caplog, monkeypatch):
+    monkeypatch.setattr(backends, "_already_logged", set())
+    encoder = make_rwkv7(input_dim=8, hidden_dim=16, num_layers=1, head_size=8, chunk_len=4)
+    with caplog.at_level(logging.INFO, logger="statecatcher.rwkv"):
+        for _ in range(3):
+            encoder(torch.randn(1, 8, 8), torch.tensor([8]), encoder.init_state(1))
+    messages = [r.getMessage() for r in caplog.records if r.name == "statecatcher.rwkv"]
+    assert messages == ["RWKV-7 WKV: backend=torch (requested auto), mode=chunkwise, chunk_len=4, device=cpu"]

@@ -1,0 +1,109 @@
+"""The chunkwise-parallel WKV forms equal the step-by-step recurrences (RWKV-6 and RWKV-7)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from statecatcher_rwkv import wkv6, wkv7
+from statecatcher_rwkv.blocks import neutralise_padding
+from statecatcher_rwkv.encoder import make_rwkv6, make_rwkv7
+
+B, H, K = 3, 2, 8
+TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-11}
+
+
+def inputs(version, T, dtype, *, strong_decay=False, seed=0):
+    """Realistic magnitudes: unit-scale r, k, v; RWKV-7's a = -kappa_hat, b = kappa_hat * rate."""
+    g = torch.Generator().manual_seed(seed)
+    rand = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
+    r, k, v = (rand(B, T, H, K) / K ** 0.5 for _ in range(3))
+    log_w = -torch.exp(rand(B, T, H, K) * 2 + (2.0 if strong_decay else -1.0))
+    if version == 6:
+        extra = (rand(H, K),)
+    else:
+        removal = F.normalize(rand(B, T, H, K), dim=-1)
+        extra = (-removal, removal * torch.rand(B, T, H, K, generator=g, dtype=torch.float64))
+        log_w = log_w.clamp(min=-0.6065)  # RWKV-7's decay is > exp(-exp(-0.5))
+    state = rand(B, H, K, K)
+    return [x.to(dtype) for x in (r, k, v, log_w, *extra)], state.to(dtype)
+
+
+def both_forms(version, args, state, chunk_len):
+    module = wkv6 if version == 6 else wkv7
+    return module.recurrent(*args, state), module.chunkwise(*args, state, chunk_len=chunk_len)
+
+
+@pytest.mark.parametrize("version", [6, 7])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("T, chunk_len", [(64, 16), (77, 16), (50, 32), (5, 64), (33, 1)])
+def test_chunkwise_equals_recurrent(version, dtype, T, chunk_len):
+    args, state = inputs(version, T, dtype)
+    (out_ref, state_ref), (out, state_out) = both_forms(version, args, state, chunk_len)
+    tol = TOLERANCE[dtype]
+    assert out.dtype == out_ref.dtype == dtype and state_out.dtype == dtype
+    assert torch.allclose(out, out_ref, atol=tol, rtol=0), (out - out_ref).abs().max()
+    assert torch.allclose(state_out, state_ref, atol=tol, rtol=0), (state_out - state_ref).abs().max()
+
+
+@pytest.mark.parametrize("version", [6, 7])
+def test_strong_decays_keep_the_chunkwise_form_as_accurate_as_the_recurrence(version):
+    """Per-frame log decays down to -3000 (RWKV-6): no overflow, no cancellation; float64 is the truth."""
+    args, state = inputs(version, 96, torch.float32, strong_decay=True)
+    args64, state64 = inputs(version, 96, torch.float64, strong_decay=True)
+    (truth, truth_state), _ = both_forms(version, args64, state64, 64)
+    for out, end in both_forms(version, args, state, 64):
+        assert (out.double() - truth).abs().max() < 1e-5
+        assert (end.double() - truth_state).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("version", [6, 7])
+def test_carried_state_splits_exactly(version):
+    """Two calls with the state carried equal one call over the concatenation."""
+    args, state = inputs(version, 70, torch.float64)
+    module = wkv6 if version == 6 else wkv7
+    per_frame = [x for x in args if x.dim() == 4]
+    constant = [x for x in args if x.dim() != 4]
+    whole, whole_state = module.chunkwise(*args, state, chunk_len=16)
+    first = [x[:, :29] for x in per_frame]
+    second = [x[:, 29:] for x in per_frame]
+    order = lambda part: part[:4] + constant + part[4:]  # noqa: E731  (r, k, v, log_w, then u or a, b)
+    out1, mid = module.chunkwise(*order(first), state, chunk_len=16)
+    out2, end = module.chunkwise(*order(second), mid, chunk_len=16)
+    assert torch.allclose(torch.cat([out1, out2], dim=1), whole, atol=1e-12)
+    assert torch.allclose(end, whole_state, atol=1e-12)
+
+
+@pytest.mark.parametrize("version", [6, 7])
+def test_masked_frames_leave_the_state_untouched(version):
+    """Neutralised padding (decay 1, no update) passes the state through, in both forms."""
+    args, state = inputs(version, 40, torch.float64)
+    lengths = torch.tensor([40, 17, 0])
+    valid = torch.arange(40)[None, :] < lengths[:, None]
+    r, k, v, log_w, *extra = args
+    updates = (k, v, *extra) if version == 7 else (k, v)
+    log_w, k, v, *rest = neutralise_padding(valid, log_w, *updates)
+    masked = [r, k, v, log_w, *(rest if version == 7 else extra)]
+    short = [x[1:2, :17] if x.dim() == 4 else x for x in args]
+    module = wkv6 if version == 6 else wkv7
+    for form in (module.recurrent, lambda *a: module.chunkwise(*a, chunk_len=16)):
+        _, end = form(*masked, state)
+        _, end_short = form(*short, state[1:2])
+        assert torch.allclose(end[1:2], end_short, atol=1e-12)          # lane 1 stops at its length
+        assert torch.equal(end[2], state[2])                             # an empty lane keeps its state
+
+
+@pytest.mark.parametrize("make", [make_rwkv6, make_rwkv7])
+def test_encoder_modes_agree_with_the_same_weights(make):
+    torch.manual_seed(0)
+    options = {"input_dim": 8, "hidden_dim": 32, "num_layers": 2, "head_size": 8, "backend": "torch"}
+    chunked = make(**options, chunk_len=16)
+    stepwise = make(**options, mode="recurrent")
+    stepwise.load_state_dict(chunked.state_dict())
+    feats, lengths = torch.randn(2, 300, 8), torch.tensor([300, 211])
+    with torch.no_grad():
+        out_a, len_a, state_a = chunked(feats, lengths, chunked.init_state(2))
+        out_b, len_b, state_b = stepwise(feats, lengths, stepwise.init_state(2))
+    assert torch.equal(len_a, len_b)
+    assert (out_a - out_b).abs().max() < 1e-4
+    for layer_a, layer_b in zip(state_a["layers"], state_b["layers"]):
+        assert layer_a["wkv"].dtype == torch.float32
+        assert (layer_a["wkv"] - layer_b["wkv"]).abs().max() < 1e-4

@@ -1,0 +1,109 @@
+"""The server's embedded SQLite index of a local corpus (the layout of the ``local`` data source).
+
+Built on first start and rebuilt whenever the corpus changes: the index stores a signature of every
+file's relative path, size and modification time, and :func:`open_index` compares it on each start.
+One row per recording: its audio path relative to the corpus, duration, split, podcast and the
+transcript segments (JSON) the server turns into WebVTT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from statecatcher.records import Segment
+
+INDEX_NAME = ".statecatcher-serve-index.sqlite"
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE episodes (
+    id INTEGER PRIMARY KEY, recording_id TEXT UNIQUE NOT NULL, podcast_title TEXT NOT NULL,
+    language TEXT NOT NULL, duration REAL NOT NULL, split TEXT NOT NULL, audio TEXT UNIQUE NOT NULL,
+    segments TEXT NOT NULL, modified REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class IndexedEpisode:
+    """A row of the index; ``audio`` is relative to the corpus folder (POSIX), ``duration`` in seconds."""
+
+    id: int
+    recording_id: str
+    podcast_title: str
+    language: str
+    duration: float
+    split: str
+    audio: str
+    segments: tuple[Segment, ...]
+    modified: float
+
+
+def corpus_signature(corpus: Path, skip: Path) -> str:
+    """A digest of every file's ``(relative path, size, mtime)`` under ``corpus`` except ``skip``."""
+    digest = hashlib.sha256(SCHEMA_VERSION.encode())
+    for path in sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith(skip.name)):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(corpus).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def open_index(corpus: str | Path, index_path: str | Path | None = None) -> Path:
+    """The path of an up-to-date index of ``corpus`` (``CORPUS/.statecatcher-serve-index.sqlite`` by default)."""
+    corpus = Path(corpus).resolve()
+    path = Path(index_path) if index_path else corpus / INDEX_NAME
+    signature = corpus_signature(corpus, path)
+    if path.is_file():
+        with closing(sqlite3.connect(path)) as db:
+            try:
+                stored = db.execute("SELECT value FROM meta WHERE key = 'signature'").fetchone()
+            except sqlite3.DatabaseError:
+                stored = None
+        if stored and stored[0] == signature:
+            return path
+    _build(corpus, path, signature)
+    return path
+
+
+def _build(corpus: Path, path: Path, signature: str) -> None:
+    from statecatcher.data.local import LocalDataSource
+
+    source = LocalDataSource(str(corpus), shuffle=False)
+    rows = []
+    for split in source.describe()["recordings"]:
+        for recording in source.recordings(split):
+            audio = Path(recording.meta["audio"]).resolve()
+            rows.append((recording.id, _podcast_of(recording.id, recording.meta), recording.meta.get("language", ""),
+                         recording.duration, split, audio.relative_to(corpus).as_posix(),
+                         json.dumps([_segment_dict(s) for s in recording.segments]), audio.stat().st_mtime))
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    with closing(sqlite3.connect(temporary)) as db:
+        db.executescript(_SCHEMA)
+        db.executemany("INSERT INTO episodes (recording_id, podcast_title, language, duration, split, audio, "
+                       "segments, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.execute("INSERT INTO meta VALUES ('signature', ?)", (signature,))
+        db.commit()
+    temporary.replace(path)
+
+
+def _podcast_of(recording_id: str, meta: dict[str, Any]) -> str:
+    """The manifest's ``podcast_title`` / ``podcast``, else the id's folder, else the id (its own show)."""
+    return str(meta.get("podcast_title") or meta.get("podcast") or recording_id.rpartition("/")[0] or recording_id)
+
+
+def _segment_dict(segment: Segment) -> dict[str, Any]:
+    return {"start": segment.start, "end": segment.end, "text": segment.text, "speaker": segment.speaker}
+
+
+def read_episodes(path: Path, where: str = "", parameters: tuple = ()) -> list[IndexedEpisode]:
+    """Rows of the index matching the SQL ``where`` clause (with ``?`` parameters), ordered by id."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = db.execute(f"SELECT id, recording_id, podcast_title, language, duration, split, audio, segments, "
+                          f"modified FROM episodes {where} ORDER BY id", parameters).fetchall()
+    return [IndexedEpisode(*row[:7], tuple(Segment(**s) for s in json.loads(row[7])), row[8]) for row in rows]

@@ -1,0 +1,132 @@
+"""The compatible server, in process (Flask's test client): routes, security, Range, VTT, sessions, index."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from statecatcher.data.local import LocalDataSource
+from statecatcher.testing.dummies import make_recordings, write_local_corpus
+from statecatcher_speechcatcher_data.server import create_app
+from statecatcher_speechcatcher_data.testing import TEST_API_KEY as API_KEY
+from statecatcher_speechcatcher_data.vtt import parse_vtt
+
+EPISODE_FIELDS = {"podcast_episode_id", "podcast_title", "episode_title", "published_date", "retrieval_time",
+                  "authors", "language", "description", "keywords", "episode_url", "episode_audio_url",
+                  "cache_audio_url", "cache_audio_file", "transcript_file", "transcript_file_url", "duration"}
+
+
+@pytest.fixture(scope="module")
+def http(corpus):
+    return create_app(corpus, API_KEY).test_client()
+
+
+def every_route(key: str, episode: dict) -> list[tuple[str, str]]:
+    audio = episode["cache_audio_file"]
+    return [("GET", f"/apiv1/get_podcast_list/en/{key}"), ("POST", f"/apiv1/get_episode_list/{key}"),
+            ("GET", f"/apiv1/get_every_episode_list/{key}"), ("POST", f"/apiv1/start_training_session/{key}"),
+            ("GET", f"/apiv1/get_next_batch/s/{key}"), ("POST", f"/apiv1/mark_batch_done/s/0/{key}"),
+            ("POST", f"/apiv1/log/s/{key}"), ("GET", f"/apiv1/session_status/s/{key}"),
+            ("POST", f"/apiv1/end_training_session/s/{key}"), ("GET", f"/apiv1/audio/{key}/{audio}"),
+            ("GET", f"/apiv1/transcript/{key}/{episode['podcast_episode_id']}.vtt")]
+
+
+def episodes(http) -> list[dict]:
+    return http.get(f"/apiv1/get_every_episode_list/{API_KEY}").get_json()
+
+
+def test_listing_has_every_recording_with_the_api_fields(http, corpus):
+    listed = episodes(http)
+    local = {r.id: r for r in LocalDataSource(str(corpus)).recordings("train")}
+    assert {e["episode_title"] for e in listed} == set(local)
+    for episode in listed:
+        assert EPISODE_FIELDS <= set(episode)
+        assert episode["duration"] == local[episode["episode_title"]].duration
+    podcasts = http.get(f"/apiv1/get_podcast_list/en/{API_KEY}").get_json()
+    assert sum(p["count"] for p in podcasts) == len(local)
+    one = http.post(f"/apiv1/get_episode_list/{API_KEY}", data={"podcast_title": listed[0]["podcast_title"]})
+    assert [e["podcast_episode_id"] for e in one.get_json()] == [listed[0]["podcast_episode_id"]]
+
+
+def test_wrong_key_answers_401_on_every_route(http):
+    episode = episodes(http)[0]
+    for method, url in every_route("wrong-key", episode):
+        response = http.open(url, method=method)
+        assert response.status_code == 401, (method, url, response.status_code)
+        assert response.get_json() == {"success": False, "error": "invalid API key"}
+        assert API_KEY not in response.get_data(as_text=True)
+    for method, url in every_route(API_KEY, episode):  # and the right key gets past authentication
+        assert http.open(url, method=method).status_code != 401, url
+
+
+@pytest.mark.parametrize("path", ["../manifest.jsonl", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "/etc/passwd",
+                                  "manifest.jsonl", "rec-000.json", "nothing.flac", "sub/../rec-000.flac"])
+def test_traversal_absolute_and_unknown_paths_answer_404(http, path):
+    assert http.get(f"/apiv1/audio/{API_KEY}/{path}").status_code == 404
+    assert http.get(f"/apiv1/transcript/{API_KEY}/{path}").status_code == 404
+
+
+def test_audio_supports_range_and_vtt_matches_the_json_segments(http, corpus):
+    episode = episodes(http)[0]
+    whole = (corpus / episode["cache_audio_file"]).read_bytes()
+    url = f"/apiv1/audio/{API_KEY}/{episode['cache_audio_file']}"
+    assert http.get(url).data == whole
+    part = http.get(url, headers={"Range": "bytes=100-"})
+    assert part.status_code == 206 and part.data == whole[100:]
+    assert part.headers["Content-Range"] == f"bytes 100-{len(whole) - 1}/{len(whole)}"
+    vtt = http.get(f"/apiv1/transcript/{API_KEY}/{episode['podcast_episode_id']}.vtt")
+    assert vtt.mimetype == "text/vtt"
+    local = next(r for r in LocalDataSource(str(corpus)).recordings("train") if r.id == episode["episode_title"])
+    assert [(s.start, s.end, s.text.strip()) for s in parse_vtt(vtt.get_data(as_text=True))] == [
+        (round(s.start, 3), round(s.end, 3), s.text.strip()) for s in local.segments]
+
+
+def test_training_session_hands_out_each_episode_once_per_epoch_by_duration(http):
+    start = http.post(f"/apiv1/start_training_session/{API_KEY}", json={"language": "en", "batch_size": 4})
+    body = start.get_json()
+    assert body["success"] and body["num_samples"] == 6 and body["order"] == "asc"
+    session = body["session_id"]
+    for epoch in (0, 1):
+        seen = []
+        for batch_id in range(2):
+            batch = http.get(f"/apiv1/get_next_batch/{session}/{API_KEY}").get_json()
+            assert (batch["epoch"], batch["batch_id"]) == (epoch, batch_id)
+            assert all("transcript_file" in e and isinstance(e["retrieval_time"], str) for e in batch["batch"])
+            seen += batch["batch"]
+            done = http.post(f"/apiv1/mark_batch_done/{session}/{batch_id}/{API_KEY}?epoch={epoch}")
+            assert done.get_json() == {"success": True}
+        durations = [e["duration"] for e in seen]
+        assert durations == sorted(durations) and len(seen) == body["num_samples"]
+        end = http.get(f"/apiv1/get_next_batch/{session}/{API_KEY}")
+        assert end.status_code == 400 and end.get_json() == {"success": False, "error": "End of epoch reached"}
+    assert http.post(f"/apiv1/log/{session}/{API_KEY}", json={"level": "info", "message": "hi"}).get_json()["success"]
+    status = http.get(f"/apiv1/session_status/{session}/{API_KEY}").get_json()
+    assert (status["epoch"], status["batches_done"], status["log_entries"]) == (2, 4, 1)
+    assert http.post(f"/apiv1/end_training_session/{session}/{API_KEY}").get_json() == {"success": True}
+    for method, url in every_route(API_KEY, episodes(http)[0])[4:9]:
+        assert http.open(url.replace("/s/", f"/{session}/"), method=method).status_code == 404, url
+
+
+def test_session_filter_matching_nothing_says_so(http):
+    body = http.post(f"/apiv1/start_training_session/{API_KEY}", json={"min_duration": 1000}).get_json()
+    assert body["success"] and body["num_samples"] == 0
+
+
+def test_older_server_mode_has_no_session_routes(corpus):
+    http = create_app(corpus, API_KEY, with_sessions=False).test_client()
+    assert http.post(f"/apiv1/start_training_session/{API_KEY}", json={}).status_code == 404
+
+
+def test_index_is_built_once_and_rebuilt_when_files_change(tmp_path):
+    write_local_corpus(tmp_path, make_recordings(2, min_duration=2, max_duration=3))
+    create_app(tmp_path, API_KEY)
+    index = tmp_path / ".statecatcher-serve-index.sqlite"
+    built = index.stat().st_mtime_ns
+    create_app(tmp_path, API_KEY)
+    assert index.stat().st_mtime_ns == built  # unchanged corpus: reused
+    write_local_corpus(tmp_path, make_recordings(3, min_duration=2, max_duration=3, seed=1))
+    manifest = tmp_path / "manifest.jsonl"
+    os.utime(manifest, ns=(built + 10**9, built + 10**9))
+    http = create_app(tmp_path, API_KEY).test_client()
+    assert len(http.get(f"/apiv1/get_every_episode_list/{API_KEY}").get_json()) == 3

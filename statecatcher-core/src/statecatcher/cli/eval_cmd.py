@@ -1,0 +1,50 @@
+"""``statecatcher eval``: WER and CER per segment and per whole recording, with a JSON report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.option("--data", required=True, help="data source as NAME:SPEC, e.g. local:corpus/")
+@click.option("--split", default="dev", show_default=True)
+@click.option("--mode", type=click.Choice(["both", "segment", "recording"]), default="both", show_default=True)
+@click.option("--stateless", is_flag=True, help="reset the state at every segment (per-segment mode)")
+@click.option("--batch-size", type=int, default=4, show_default=True, help="lanes for per-segment decoding")
+@click.option("--segment-seconds", type=float, default=16.0, show_default=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="JSON report path")
+@click.option("--device", default="cpu", show_default=True)
+def evaluate(checkpoint: str, data: str, split: str, mode: str, stateless: bool, batch_size: int,
+             segment_seconds: float, report_path: str | None, device: str) -> None:
+    """Evaluate CHECKPOINT (pack, checkpoint or run dir) on a data source split."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..data.segmenter import SegmenterConfig
+    from ..decode.evaluate import evaluate_recordings, evaluate_segments, write_report
+    from ..decode.pack import load_model
+    from .resolve import resolve
+
+    name, _, spec = data.partition(":")
+    source = resolve("data_source", name, "--data").create(spec)
+    loaded = load_model(checkpoint, device)
+    segmenter = SegmenterConfig(segment_seconds=segment_seconds, min_seconds=min(4.0, segment_seconds),
+                                max_seconds=max(24.0, segment_seconds))
+    reports = []
+    if mode in ("both", "segment"):
+        reports.append(evaluate_segments(loaded, source, split=split, batch_size=batch_size, segmenter=segmenter,
+                                         stateless=stateless, device=device))
+    if mode in ("both", "recording"):
+        reports.append(evaluate_recordings(loaded, source, split=split, device=device))
+    table = Table(title=f"{checkpoint} on {data} [{split}]")
+    for column in ("mode", "state", "WER", "CER", "ref words"):
+        table.add_column(column)
+    for r in reports:
+        table.add_row(r.mode, "reset every segment" if r.stateless else "carried", f"{r.wer:.2%}", f"{r.cer:.2%}",
+                      str(r.words.ref_words))
+    Console().print(table)
+    if report_path:
+        write_report(reports, Path(report_path))

@@ -1,0 +1,107 @@
+"""``statecatcher run``: train a model; every flag mirrors a key of :class:`RunConfig`.
+
+Options are generated from the config dataclass, so a TOML file (``--config``) and the flags can never
+drift apart.  Flags given on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import tomllib
+from typing import Any
+
+import click
+
+from ..train.config import RunConfig
+
+_LIST_FLAGS = {"trackers": "tracker"}  # repeatable flags with a singular name
+
+
+def _flag(name: str) -> str:
+    return "--" + _LIST_FLAGS.get(name, name.replace("_options", "_opt")).replace("_", "-")
+
+
+def _parse_key_values(param_name: str, items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=_flag(param_name))
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw  # a bare word is a string
+        target = out
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return out
+
+
+def _options(func):
+    from ..train import config as config_module
+
+    hints = config_module._HINTS
+    for f in reversed(dataclasses.fields(RunConfig)):
+        hint, help_text = hints[f.name], f.metadata.get("help", "")
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        shown = f"  [default: {default}]" if default not in ({}, None) else ""
+        if hint is bool:
+            dashed = f.name.replace("_", "-")
+            func = click.option(f"--{dashed}/--no-{dashed}", f.name, default=None, help=help_text + shown)(func)
+        elif hint in (dict, list):
+            func = click.option(_flag(f.name), f.name, multiple=True, help=help_text + shown,
+                                metavar="KEY=VALUE" if hint is dict else "NAME")(func)
+        else:
+            func = click.option(_flag(f.name), f.name, type=hint, default=None, help=help_text + shown)(func)
+    return func
+
+
+def config_from_cli(config_path: str | None, values: dict[str, Any]) -> RunConfig:
+    from ..train.config import _HINTS
+
+    overrides: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None or value == ():
+            continue
+        if _HINTS[name] is dict:
+            overrides[name] = _parse_key_values(name, value)
+        elif _HINTS[name] is list:
+            overrides[name] = list(value)
+        else:
+            overrides[name] = value
+    return RunConfig.load(config_path, overrides)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="TOML file with the same keys as these flags (flags win)")
+@_options
+def run(config_path: str | None, **values: Any) -> None:
+    """Train a stateful ASR model (resumes from RUN_DIR/checkpoints/last.pt when present)."""
+    from ..train.config import ConfigError
+    from .resolve import resolve
+
+    try:
+        config = config_from_cli(config_path, values)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    for kind, name, flag in (("encoder", config.encoder, "--encoder"), ("loss", config.loss, "--loss"),
+                             ("tokenizer", config.tokenizer, "--tokenizer"),
+                             ("data_source", config.data.partition(":")[0], "--data")):
+        resolve(kind, name, flag)
+    for name in config.trackers:
+        resolve("tracker", name, "--tracker")
+
+    from ..train.loop import train
+
+    summary = train(config)
+    click.echo(
+        f"trained {summary.steps} steps ({summary.optimizer_steps} optimizer steps) on "
+        f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.wall_seconds:.0f} s; "
+        f"final loss {summary.losses[-1] if summary.losses else float('nan'):.3f}; "
+        f"data wait {summary.data_wait_seconds:.1f} s; NaN skips {summary.nan_skips}; run dir {summary.run_dir}",
+        file=sys.stderr,
+    )

@@ -1,0 +1,97 @@
+"""``statecatcher transcribe``: stream a file (or URL) through a model and print text as it arrives."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("checkpoint", type=click.Path(exists=True))
+@click.argument("audio")
+@click.option("--chunk-seconds", type=float, default=0.64, show_default=True, help="audio per streaming step")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="write text, words and tokens (with times) here")
+@click.option("--device", default="cpu", show_default=True)
+def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, device: str) -> None:
+    """Transcribe AUDIO (wav/flac, or mp3/opus/m4a via PyAV; a path or an http(s) URL) with CHECKPOINT
+    (a model pack, a checkpoint or a run directory), streaming with carried state."""
+    from ..data.audio import AudioDecodeError
+    from ..decode.audio_stream import iter_audio_chunks
+    from ..decode.streaming import Transcriber
+
+    transcriber = Transcriber.from_checkpoint(checkpoint, device)
+    with _local_audio(audio) as path:
+        live = _Display(sys.stdout.isatty())
+        try:
+            seconds = 0.0
+            for chunk in iter_audio_chunks(path, chunk_seconds):
+                seconds += chunk.numel() / 16_000
+                live.show(transcriber.feed(chunk), transcriber.text, seconds)
+            live.show(transcriber.finish(), transcriber.text, seconds)
+        except AudioDecodeError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            live.close()
+    if json_out:
+        result = transcriber.transcript()
+        Path(json_out).write_text(json.dumps({
+            "audio": audio, "duration": seconds, "text": result.text, "words": result.words(),
+            "tokens": [{"id": t.id, "piece": t.piece, "time": round(t.time, 3)} for t in result.tokens],
+        }, indent=2))
+
+
+class _Display:
+    """A rich live line in a terminal; plain lines (``[12.3s] new text``) when piped."""
+
+    def __init__(self, interactive: bool):
+        self.live = None
+        if interactive:
+            from rich.live import Live
+            from rich.text import Text
+
+            self._text = Text
+            self.live = Live(Text(""), refresh_per_second=8, transient=False)
+            self.live.start()
+
+    def show(self, new: str, full: str, seconds: float) -> None:
+        if self.live is not None:
+            self.live.update(self._text(full))
+        elif new.strip():
+            click.echo(f"[{seconds:7.2f}s] {new.strip()}")
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+class _local_audio:
+    """A local path for ``audio``: itself, or a temporary download of an http(s) URL."""
+
+    def __init__(self, audio: str):
+        self.audio, self.tmp = audio, None
+
+    def __enter__(self) -> Path:
+        if not self.audio.startswith(("http://", "https://")):
+            path = Path(self.audio)
+            if not path.is_file():
+                raise click.BadParameter(f"no such file: {self.audio}", param_hint="AUDIO")
+            return path
+        import requests
+
+        suffix = Path(self.audio.split("?")[0]).suffix or ".audio"
+        self.tmp = tempfile.NamedTemporaryFile(suffix=suffix)
+        with requests.get(self.audio, stream=True, timeout=30) as response:
+            if response.status_code != 200:
+                raise click.ClickException(f"{self.audio}: HTTP {response.status_code}")
+            for block in response.iter_content(1 << 16):
+                self.tmp.write(block)
+        self.tmp.flush()
+        return Path(self.tmp.name)
+
+    def __exit__(self, *exc) -> None:
+        if self.tmp is not None:
+            self.tmp.close()

@@ -1,0 +1,184 @@
+"""Which segment every lane gets at each step: the deterministic, resumable heart of the lane batcher.
+
+No threads here.  At every step, lanes whose recording is done take the next recording of the shard in
+lane order (0..B-1); a lane with nothing left is inactive.  Audio is asked for through ``open_audio``
+(which may decode in the background, a few recordings ahead); a recording whose audio fails to decode
+(:class:`~statecatcher.data.audio.AudioDecodeError` or ``OSError``) or that yields no segment is skipped.
+Decoding is deterministic, so the plan never depends on thread timing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from statecatcher.data.audio import AudioDecodeError
+from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment, segment_recording
+from statecatcher.protocols import DataSource
+from statecatcher.records import SAMPLE_RATE, Recording
+
+STATE_VERSION = 1
+DURATION_TOLERANCE = 0.1  # seconds between the listed duration and the decoded audio before we warn
+
+
+class PendingAudio(Protocol):
+    """The audio of a recording being decoded (a ``concurrent.futures.Future``)."""
+
+    def result(self) -> torch.Tensor: ...
+
+
+@dataclass
+class _Lane:
+    recording_index: int  # position of the recording in this shard's order
+    recording: Recording
+    segments: list[TrainingSegment]
+    audio: PendingAudio
+    next_segment: int = 0
+
+
+@dataclass(frozen=True)
+class LaneItem:
+    """Lane b's part of one batch: ``segment`` of ``recording``, whose audio is ``waveform [num_samples]``."""
+
+    recording: Recording
+    segment: TrainingSegment
+    waveform: torch.Tensor
+    is_last: bool
+
+
+class LanePlanner:
+    """Plans steps for ``batch_size`` lanes over shard ``rank``/``world_size`` of ``source``'s ``split``."""
+
+    def __init__(self, source: DataSource, *, split: str, batch_size: int, segmenter: SegmenterConfig,
+                 rank: int, world_size: int, epoch: int, open_audio: Callable[[Recording], PendingAudio],
+                 decode_ahead: int = 2):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.source, self.split, self.batch_size, self.segmenter = source, split, batch_size, segmenter
+        self.rank, self.world_size, self.epoch = rank, world_size, epoch
+        self.open_audio, self.decode_ahead = open_audio, max(decode_ahead, 0)
+        self.cursor = 0  # recordings of the shard taken by lanes (skipped ones included)
+        self.lanes: list[_Lane | None] = [None] * batch_size
+        self.finished = False
+        self.started = 0
+        self.skipped: list[str] = []
+        self._upcoming: deque[tuple[Recording, PendingAudio]] = deque()
+        self._iterator: Iterator[Recording] | None = None
+
+    # -- planning -----------------------------------------------------------------------------------------
+
+    def next_plan(self) -> list[LaneItem | None] | None:
+        """The next step's item per lane (``None`` = inactive lane), or ``None`` when every lane is done."""
+        if self.finished:
+            return None
+        plan: list[LaneItem | None] = []
+        for b in range(self.batch_size):
+            lane = self.lanes[b] or self._take_recording()
+            self.lanes[b] = lane
+            if lane is None:
+                plan.append(None)
+                continue
+            segment = lane.segments[lane.next_segment]
+            lane.next_segment += 1
+            is_last = lane.next_segment == len(lane.segments)
+            plan.append(LaneItem(lane.recording, segment, self._waveform(lane), is_last))
+            if is_last:
+                self.lanes[b] = None  # drop the audio now; the next step takes the next recording
+        if all(item is None for item in plan):
+            self.finished = True
+            return None
+        return plan
+
+    def _take_recording(self) -> _Lane | None:
+        while True:
+            self._fill_upcoming(self.decode_ahead + 1)
+            if not self._upcoming:
+                return None
+            recording, audio = self._upcoming.popleft()
+            self.cursor += 1
+            segments = segment_recording(recording, self.segmenter)
+            lane = _Lane(self.cursor - 1, recording, segments, audio)
+            try:
+                self._waveform(lane)
+            except (AudioDecodeError, OSError) as error:
+                self._skip(recording, f"audio does not decode: {error}")
+                continue
+            if not segments:
+                self._skip(recording, f"no training segment (duration {recording.duration} s)")
+                continue
+            self.started += 1
+            return lane
+
+    def _waveform(self, lane: _Lane) -> torch.Tensor:
+        try:
+            waveform = lane.audio.result()
+        except (AudioDecodeError, OSError):
+            raise  # does not decode: the caller skips the recording
+        except Exception as error:
+            raise RuntimeError(f"recording {lane.recording.id!r}: loading its audio failed: {error}") from error
+        if waveform.dim() != 1:
+            raise RuntimeError(f"recording {lane.recording.id!r}: load_audio must return a mono waveform "
+                               f"[num_samples], got shape {tuple(waveform.shape)}")
+        if lane.next_segment == 0 and abs(len(waveform) / SAMPLE_RATE - lane.recording.duration) > DURATION_TOLERANCE:
+            warnings.warn(f"recording {lane.recording.id!r}: listed duration {lane.recording.duration:.2f} s, "
+                          f"decoded audio {len(waveform) / SAMPLE_RATE:.2f} s; segments follow the listed one",
+                          stacklevel=2)
+        return waveform
+
+    def _skip(self, recording: Recording, reason: str) -> None:
+        self.skipped.append(recording.id)
+        warnings.warn(f"skipping recording {recording.id!r}: {reason}", stacklevel=3)
+
+    def _fill_upcoming(self, count: int) -> None:
+        if self._iterator is None:
+            self._iterator = self._shard(start=self.cursor)
+        while len(self._upcoming) < count:
+            recording = next(self._iterator, None)
+            if recording is None:
+                return
+            self._upcoming.append((recording, self.open_audio(recording)))
+
+    def _shard(self, start: int) -> Iterator[Recording]:
+        return iter(self.source.recordings(self.split, rank=self.rank, world_size=self.world_size,
+                                           epoch=self.epoch, start=start))
+
+    # -- resume -------------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the plan stands: the next recording of the shard and, per lane, its recording and segment."""
+        return {
+            "version": STATE_VERSION, "split": self.split, "rank": self.rank, "world_size": self.world_size,
+            "batch_size": self.batch_size, "epoch": self.epoch, "next_recording": self.cursor,
+            "finished": self.finished,
+            "lanes": [None if lane is None else {"recording_index": lane.recording_index,
+                                                 "recording_id": lane.recording.id,
+                                                 "next_segment": lane.next_segment} for lane in self.lanes],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`state_dict`); the source must list the same recordings."""
+        for key in ("version", "split", "rank", "world_size", "batch_size"):
+            if key != "version" and state.get(key) != getattr(self, key):
+                raise ValueError(f"lane state: field {key!r} is {state.get(key)!r}, this batcher has "
+                                 f"{getattr(self, key)!r}")
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"lane state: field 'version' is {state.get('version')!r}, expected {STATE_VERSION}")
+        self.epoch, self.cursor, self.finished = state["epoch"], state["next_recording"], state["finished"]
+        self._upcoming.clear()
+        self._iterator = None
+        self.lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
+
+    def _resume_lane(self, b: int, saved: dict[str, Any]) -> _Lane:
+        recording = next(self._shard(start=saved["recording_index"]), None)
+        if recording is None or recording.id != saved["recording_id"]:
+            raise ValueError(f"lane state: lane {b} was on recording {saved['recording_id']!r} (shard index "
+                             f"{saved['recording_index']}), the data source now has "
+                             f"{None if recording is None else recording.id!r} there")
+        segments = segment_recording(recording, self.segmenter)
+        return _Lane(saved["recording_index"], recording, segments, self.open_audio(recording),
+                     saved["next_segment"])

@@ -1,0 +1,81 @@
+"""Model packs: one file holding weights, the resolved config, the tokenizer files and the text normaliser.
+
+Every training checkpoint is also a valid pack (it carries the same keys plus optimizer, RNG and lane
+state), so ``load_model`` accepts a pack file, a checkpoint file or a run directory.  ``export_pack`` writes
+the inference-only subset, which moves between machines without its run directory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.features import FeatureConfig
+from ..model import AsrModel, build_model
+from ..plugins import get
+from ..text import TextNormalizer
+from ..train.checkpoint import find_checkpoint, load_checkpoint
+
+PACK_FORMAT = "statecatcher-pack/1"
+PACK_KEYS = ("format", "model", "config", "tokenizer", "normalizer", "vocab_size", "blank_id", "features")
+
+
+@dataclass
+class LoadedModel:
+    model: AsrModel
+    tokenizer: Any
+    normalizer: TextNormalizer
+    features: FeatureConfig
+    config: dict[str, Any]
+
+
+def tokenizer_payload(name: str, options: dict, model_dir: Path) -> dict[str, Any]:
+    """The tokenizer as data: plugin name, options and the bytes of every file in its model dir."""
+    files = {p.name: p.read_bytes() for p in sorted(Path(model_dir).iterdir()) if p.is_file()}
+    return {"name": name, "options": dict(options), "files": files}
+
+
+def load_tokenizer(payload: dict[str, Any]) -> Any:
+    tokenizer = get("tokenizer", payload["name"]).create(**payload["options"])
+    with tempfile.TemporaryDirectory(prefix="statecatcher-tok-") as tmp:
+        for name, data in payload["files"].items():
+            (Path(tmp) / name).write_bytes(data)
+        tokenizer.load(Path(tmp))
+    return tokenizer
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a pack, a checkpoint or a run directory's last checkpoint for inference (eval mode)."""
+    found = find_checkpoint(Path(path))
+    if found is None:
+        raise FileNotFoundError(f"{path}: not a model pack, checkpoint or run directory with checkpoints/last.pt")
+    payload = load_checkpoint(found)
+    missing = [k for k in PACK_KEYS if k not in payload and k != "format"]
+    if missing:
+        raise ValueError(f"{found}: not a statecatcher model pack or checkpoint (missing {', '.join(missing)})")
+    config = payload["config"]
+    model = build_model(encoder=config["encoder"], loss=config["loss"], vocab_size=payload["vocab_size"],
+                        blank_id=payload["blank_id"], encoder_options=config["encoder_options"],
+                        loss_options=config["loss_options"])
+    model.load_state_dict(payload["model"])
+    model.to(device).eval()
+    return LoadedModel(model=model, tokenizer=load_tokenizer(payload["tokenizer"]),
+                       normalizer=TextNormalizer.from_dict(payload["normalizer"]),
+                       features=FeatureConfig(**payload["features"]), config=config)
+
+
+def export_pack(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write the inference-only subset of a checkpoint (or run dir) to ``out``."""
+    found = find_checkpoint(Path(checkpoint))
+    if found is None:
+        raise FileNotFoundError(f"{checkpoint}: no checkpoint found")
+    payload = load_checkpoint(found)
+    pack = {k: payload[k] for k in PACK_KEYS if k in payload} | {"format": PACK_FORMAT}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(pack, out)
+    return out

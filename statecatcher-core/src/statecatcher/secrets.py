@@ -1,0 +1,39 @@
+"""Keeping secrets (API keys, tokens, passwords) out of saved configs, logs and error messages.
+
+A key is secret when its name, lower-cased, is ``api_key`` / ``apikey`` or contains ``token``, ``secret``
+or ``password``.  :func:`redact` replaces such values with :data:`REDACTED` anywhere in a nested config;
+:func:`scrub` removes known secret strings from free text (URLs that carry the key as a path segment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+REDACTED = "***"
+_SECRET_NAMES = ("api_key", "apikey", "api-key")
+_SECRET_PARTS = ("token", "secret", "password")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a config key of this name holds a secret (``api_key``, ``hf_token``, ``client_secret``...)."""
+    lowered = str(name).lower()
+    return lowered in _SECRET_NAMES or any(part in lowered for part in _SECRET_PARTS)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` (dicts, lists, tuples nested) with every non-empty secret-named value replaced."""
+    if isinstance(value, Mapping):
+        return {key: REDACTED if is_secret_name(key) and item not in (None, "") else redact(item)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(item) for item in value)
+    return value
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every occurrence of each (non-empty) secret replaced by :data:`REDACTED`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text

@@ -1,0 +1,160 @@
+"""Run configuration: one flat dataclass whose fields mirror ``statecatcher run``'s flags.
+
+A TOML file (``--config run.toml``) uses the same keys (``batch_size = 8``; plugin options as tables
+``[encoder_options]``); command-line flags override it.  Unknown keys and wrong types are errors naming the
+key and the file, raised before any data is fetched.  The resolved config is saved as
+``RUN_DIR/config.toml`` and inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def opt(default: Any, help: str) -> Any:
+    """A config field with its command-line help text."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+class ConfigError(ValueError):
+    """A config key is unknown or has the wrong type; the message names the key and its origin."""
+
+
+@dataclass
+class RunConfig:
+    # ---- what to train
+    encoder: str = opt("lstm", "encoder plugin name (see `statecatcher list-plugins`)")
+    loss: str = opt("ctc", "loss plugin name: ctc, rnnt, ...")
+    tokenizer: str = opt("sentencepiece", "tokenizer plugin name")
+    data: str = opt("local:corpus", "data source as NAME:SPEC, e.g. local:corpus/ or speechcatcher:http://host:6000")
+    encoder_options: dict = opt({}, "encoder options as KEY=VALUE (value parsed as TOML), e.g. hidden_dim=256")
+    loss_options: dict = opt({}, "loss options as KEY=VALUE, e.g. prune_range=5")
+    tokenizer_options: dict = opt({}, "tokenizer options as KEY=VALUE, e.g. model_type=bpe")
+    data_options: dict = opt({}, "data source options as KEY=VALUE")
+    vocab_size: int = opt(256, "tokenizer vocabulary size, blank included")
+    lowercase: bool = opt(True, "lower-case target text")
+    strip_punctuation: bool = opt(True, "remove punctuation from target text")
+    # ---- where
+    run_dir: str = opt("runs/default", "run directory: config, metrics, checkpoints, tokenizer")
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N")
+    precision: str = opt("auto", "auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16")
+    seed: int = opt(0, "seed for data order, initialisation and dropout")
+    threads: int = opt(0, "torch CPU threads (0: torch's default)")
+    # ---- data and lanes
+    split: str = opt("train", "split of the data source to train on")
+    batch_size: int = opt(8, "lanes: recordings streamed side by side")
+    segment_seconds: float = opt(16.0, "target training segment length (cut only between transcript segments)")
+    min_segment_seconds: float = opt(4.0, "shortest segment the segmenter aims for")
+    max_segment_seconds: float = opt(24.0, "longest segment the segmenter aims for")
+    overlong_segments: str = opt("keep", "a transcript segment longer than the max: keep (whole) or skip (loss 0)")
+    num_workers: int = opt(2, "background threads decoding audio and computing features")
+    # ---- optimisation
+    epochs: int = opt(1, "passes over the training recordings")
+    max_steps: int = opt(0, "stop after this many segment steps (0: no limit)")
+    lr: float = opt(1e-3, "peak learning rate (AdamW)")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    warmup_steps: int = opt(100, "linear warm-up, in optimizer steps")
+    schedule: str = opt("cosine", "cosine, noam or constant after warm-up")
+    grad_clip: float = opt(5.0, "clip the gradient norm to this")
+    accumulate_segments: int = opt(1, "take one optimizer step per N segment steps")
+    tbptt_segments: int = opt(1, "keep the graph over K consecutive segments before detaching the state")
+    stateless: bool = opt(False, "reset every lane at every segment (the baseline)")
+    # ---- bookkeeping
+    checkpoint_every: int = opt(100, "save a checkpoint every N steps")
+    keep_checkpoints: int = opt(2, "how many step checkpoints to keep")
+    log_every: int = opt(10, "log metrics every N steps")
+    trackers: list = opt(["console", "jsonl"], "trackers to log to (repeatable)")
+    tracker_options: dict = opt({}, "per-tracker options as TRACKER.KEY=VALUE")
+
+    # ------------------------------------------------------------------
+    def validate(self) -> RunConfig:
+        checks = [
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.vocab_size >= 2, "vocab_size", "must be >= 2"),
+            (self.tbptt_segments >= 1, "tbptt_segments", "must be >= 1"),
+            (self.accumulate_segments >= 1, "accumulate_segments", "must be >= 1"),
+            (self.accumulate_segments % self.tbptt_segments == 0, "accumulate_segments",
+             f"must be a multiple of tbptt_segments ({self.tbptt_segments})"),
+            (0 < self.min_segment_seconds <= self.segment_seconds <= self.max_segment_seconds,
+             "segment_seconds", "need 0 < min_segment_seconds <= segment_seconds <= max_segment_seconds"),
+            (self.schedule in ("cosine", "noam", "constant"), "schedule", "must be cosine, noam or constant"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision", "must be auto, fp32 or bf16"),
+            (self.overlong_segments in ("keep", "skip"), "overlong_segments", "must be keep or skip"),
+            (":" in self.data, "data", "must look like NAME:SPEC, e.g. local:corpus/ or speechcatcher:http://..."),
+            (self.epochs >= 1 or self.max_steps > 0, "epochs", "must be >= 1 (or set max_steps)"),
+        ]
+        for ok, key, message in checks:
+            if not ok:
+                raise ConfigError(f"config key {key!r}: {message}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save_toml(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(to_toml(self.to_dict()))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], origin: str = "config") -> RunConfig:
+        return cls(**check_types(values, origin)).validate()
+
+    @classmethod
+    def load(cls, toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+        """Defaults <- TOML file <- overrides (CLI flags); every layer is type-checked."""
+        values: dict[str, Any] = {}
+        if toml_path is not None:
+            path = Path(toml_path)
+            try:
+                values.update(check_types(tomllib.loads(path.read_text()), str(path)))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+            except OSError as exc:
+                raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+        values.update(check_types(overrides or {}, "command line"))
+        return cls(**values).validate()
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_HINTS = typing.get_type_hints(RunConfig)
+
+
+def check_types(values: dict[str, Any], origin: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if key not in _FIELDS:
+            close = [k for k in _FIELDS if k.startswith(key[:3])]
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConfigError(f"{origin}: unknown config key {key!r}{hint}")
+        expected = _HINTS[key]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"{origin}: config key {key!r} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+            )
+        out[key] = value
+    return out
+
+
+def to_toml(values: dict[str, Any]) -> str:
+    """Write a flat dict (with dict values as tables) as TOML; JSON literals are valid TOML for our types."""
+    scalars = [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    tables = [
+        f"\n[{k}]\n" + "\n".join(f"{ik} = {json.dumps(iv)}" for ik, iv in v.items())
+        for k, v in values.items() if isinstance(v, dict) and v
+    ]
+    return "\n".join(scalars) + "\n" + "".join(t + "\n" for t in tables)

@@ -1,0 +1,218 @@
+"""The stateful training loop, top to bottom.
+
+Usage::
+
+    statecatcher run --encoder lstm --loss ctc --data local:corpus/ --run-dir runs/demo --max-steps 300
+    torchrun --nproc_per_node=2 -m statecatcher run --encoder xlstm --data speechcatcher:http://host:6000
+
+One step (see DESIGN.md): reset the lanes that start a recording; forward the next segment of every lane
+with the carried state; weight the per-lane loss (0 for inactive or filtered lanes); backward; clip; step;
+detach the state (every ``tbptt_segments`` segments).  A killed run resumes from ``RUN_DIR/checkpoints/``
+with the same lanes, segments, states and RNG streams, so the losses continue exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.features import FeatureConfig
+from ..data.lanes import LaneBatcher
+from ..data.segmenter import SegmenterConfig
+from ..decode.pack import tokenizer_payload
+from ..model import build_model
+from ..plugins import get
+from ..state import detach, reset_lanes, state_norms
+from ..text import TextNormalizer
+from .checkpoint import find_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import RunConfig
+from .schedule import make_scheduler
+from .tokens import encode_batch, prepare_tokenizer
+
+
+@dataclass
+class TrainSummary:
+    steps: int = 0
+    optimizer_steps: int = 0
+    epochs_done: int = 0
+    audio_seconds: float = 0.0
+    nan_skips: int = 0
+    losses: list[float] = field(default_factory=list)  # per step, weighted per-token loss
+    wall_seconds: float = 0.0
+    data_wait_seconds: float = 0.0
+    run_dir: str = ""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSummary:
+    t_start = time.perf_counter()
+    # ------------------------------------------------------------------ setup
+    config.validate()
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save_toml(run_dir / "config.toml")
+    device = pick_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    features = FeatureConfig()
+    normalizer = TextNormalizer(lowercase=config.lowercase, strip_punctuation=config.strip_punctuation)
+    data_name, _, data_spec = config.data.partition(":")
+    source = get("data_source", data_name).create(data_spec, seed=config.seed, **config.data_options)
+
+    # ------------------------------------------------------------------ tokenizer and model
+    tokenizer = prepare_tokenizer(config, source, normalizer, run_dir / "tokenizer")
+    model = build_model(encoder=config.encoder, loss=config.loss, vocab_size=tokenizer.vocab_size,
+                        blank_id=tokenizer.blank_id, encoder_options=config.encoder_options,
+                        loss_options=config.loss_options).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total_optimizer_steps = max(1, (config.max_steps or estimate_steps(config, source)) // config.accumulate_segments)
+    scheduler = make_scheduler(optimizer, schedule=config.schedule, warmup_steps=config.warmup_steps,
+                               total_steps=total_optimizer_steps)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if device.type == "cuda" and config.precision in ("auto", "bf16") else contextlib.nullcontext())
+
+    # ------------------------------------------------------------------ resume
+    summary = TrainSummary(run_dir=str(run_dir))
+    state = model.init_state(config.batch_size, device)
+    epoch, batcher_state = 0, None
+    checkpoint_path = find_checkpoint(run_dir)
+    if checkpoint_path is not None:
+        ckpt = load_checkpoint(checkpoint_path, map_location=device)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        state = ckpt["state"]
+        epoch, batcher_state = ckpt["epoch"], ckpt["lanes"]
+        for key in ("steps", "optimizer_steps", "audio_seconds", "nan_skips"):
+            setattr(summary, key, ckpt["summary"][key])
+
+    trackers = trackers if trackers is not None else make_trackers(config, run_dir)
+    params = {**config.to_dict(), "total_steps": config.max_steps or None,
+              "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
+              "resumed_from": str(checkpoint_path) if checkpoint_path else None}
+    for tracker in trackers:
+        tracker.log_params(params)
+
+    def checkpoint(lanes_state: dict) -> None:
+        save_checkpoint(run_dir / "checkpoints", summary.steps, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": rng_state(), "state": detach(state), "epoch": epoch, "lanes": lanes_state,
+            "config": config.to_dict(), "summary": vars(summary).copy() | {"losses": []},
+            "tokenizer": tokenizer_payload(config.tokenizer, config.tokenizer_options, run_dir / "tokenizer"),
+            "normalizer": normalizer.to_dict(), "features": dataclasses.asdict(features),
+            "vocab_size": tokenizer.vocab_size, "blank_id": tokenizer.blank_id,
+        }, keep=config.keep_checkpoints)
+
+    # ------------------------------------------------------------------ the loop
+    model.train()
+    window: list[float] = []
+    pending_loss: torch.Tensor | None = None
+    t_window, wait_window = time.perf_counter(), 0.0
+    done = False
+    try:
+        while epoch < config.epochs and not done:
+            batcher = LaneBatcher(
+                source, split=config.split, batch_size=config.batch_size, epoch=epoch,
+                segmenter=SegmenterConfig(segment_seconds=config.segment_seconds,
+                                          min_seconds=config.min_segment_seconds,
+                                          max_seconds=config.max_segment_seconds,
+                                          overlong=config.overlong_segments),
+                features=features, normalizer=normalizer, num_workers=config.num_workers)
+            if batcher_state is not None:
+                batcher.load_state_dict(batcher_state)
+                batcher_state = None
+            with batcher:
+                for batch in batcher:
+                    batch = batch.to(device)
+                    # -- lanes that start a new recording (or every lane, for the stateless baseline)
+                    reset = torch.ones_like(batch.reset) if config.stateless else batch.reset
+                    state = reset_lanes(state, reset, model.init_state(config.batch_size, device))
+                    # -- forward with the carried state; per-token loss over the weighted lanes
+                    targets, target_lens = encode_batch(tokenizer, batch.texts, device)
+                    with autocast:
+                        per_lane, _, new_state = model(batch.feats, batch.lengths, targets, target_lens, state)
+                    weight = batch.weight.to(per_lane.dtype)
+                    tokens = (target_lens.to(per_lane.dtype) * weight).sum().clamp(min=1.0)
+                    loss = (per_lane.float() * weight).sum() / tokens
+                    summary.steps += 1
+                    if not torch.isfinite(loss):
+                        summary.nan_skips += 1          # skip the step, keep the previous state
+                        pending_loss = None
+                        optimizer.zero_grad(set_to_none=True)
+                        state = detach(state)
+                    else:
+                        state = new_state
+                        pending_loss = loss if pending_loss is None else pending_loss + loss
+                        summary.losses.append(float(loss.detach()))
+                        window.append(summary.losses[-1])
+                    # -- backward every tbptt_segments; optimizer step every accumulate_segments
+                    if pending_loss is not None and summary.steps % config.tbptt_segments == 0:
+                        if pending_loss.requires_grad:
+                            (pending_loss / config.accumulate_segments).backward()
+                        pending_loss = None
+                        state = detach(state)
+                    if summary.steps % config.accumulate_segments == 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                        optimizer.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        scheduler.step()
+                        summary.optimizer_steps += 1
+                    summary.audio_seconds += batch.audio_seconds
+                    # -- log, checkpoint
+                    if summary.steps % config.log_every == 0:
+                        stats = batcher.stats()
+                        now = time.perf_counter()
+                        wait = stats["wait_seconds"] - wait_window
+                        metrics = {
+                            "loss": sum(window) / max(1, len(window)), "lr": scheduler.get_last_lr()[0],
+                            "audio_hours": summary.audio_seconds / 3600, "epoch": epoch,
+                            "steps_per_s": config.log_every / max(1e-9, now - t_window),
+                            "data_wait_pct": 100.0 * wait / max(1e-9, now - t_window),
+                            "nan_skips": summary.nan_skips,
+                            **{f"state_norm/{k}": v for k, v in state_norms(state).items()},
+                        }
+                        for tracker in trackers:
+                            tracker.log_metrics(summary.steps, metrics)
+                        window, t_window, wait_window = [], now, stats["wait_seconds"]
+                    if summary.steps % config.checkpoint_every == 0 and pending_loss is None:
+                        checkpoint(batcher.state_dict())
+                    if config.max_steps and summary.steps >= config.max_steps:
+                        done = True
+                        break
+                summary.data_wait_seconds += batcher.stats()["wait_seconds"]
+                final_lanes = batcher.state_dict()
+            if not done:
+                epoch += 1
+                summary.epochs_done += 1
+                state = model.init_state(config.batch_size, device)
+        checkpoint(final_lanes if done else None)
+    finally:
+        for tracker in trackers:
+            tracker.close()
+    summary.wall_seconds = time.perf_counter() - t_start
+    return summary
+
+
+def make_trackers(config: RunConfig, run_dir: Path) -> list[Any]:
+    return [get("tracker", name).create(run_dir, **config.tracker_options.get(name, {}))
+            for name in config.trackers]
+
+
+def estimate_steps(config: RunConfig, source: Any) -> int:
+    """A rough step count for the LR schedule: audio duration / segment length / lanes, times epochs."""
+    seconds = sum(rec.duration for rec in source.recordings(config.split))
+    return max(1, math.ceil(seconds / config.segment_seconds / config.batch_size) * config.epochs)

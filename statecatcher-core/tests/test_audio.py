@@ -1,0 +1,68 @@
+import math
+
+import av
+import numpy as np
+import pytest
+import soundfile
+import torch
+from statecatcher.data.audio import AudioDecodeError, audio_duration, decode_audio_bytes, load_audio
+
+
+def tone(rate, seconds=1.0, frequency=440.0):
+    t = np.arange(round(rate * seconds)) / rate
+    return (0.5 * np.sin(2 * math.pi * frequency * t)).astype(np.float32)
+
+
+def dominant_frequency(waveform):
+    spectrum = torch.fft.rfft(waveform).abs()
+    return float(spectrum.argmax()) * 16000 / len(waveform)
+
+
+def write_mp3(path, samples, rate):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libmp3lame", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+
+def test_wav_at_16k_is_read_exactly(tmp_path):
+    samples = tone(16000)
+    soundfile.write(tmp_path / "a.wav", samples, 16000, subtype="FLOAT")
+    waveform = load_audio(tmp_path / "a.wav")
+    assert waveform.dtype == torch.float32 and waveform.shape == (16000,)
+    assert torch.equal(waveform, torch.from_numpy(samples))
+
+
+def test_stereo_44k_flac_becomes_mono_16k_with_the_same_pitch(tmp_path):
+    samples = tone(44100)
+    soundfile.write(tmp_path / "a.flac", np.stack([samples, samples], axis=1), 44100)
+    waveform = load_audio(tmp_path / "a.flac")
+    assert waveform.shape == (16000,)
+    assert abs(dominant_frequency(waveform) - 440) <= 1
+    assert abs(float(waveform.abs().max()) - 0.5) < 0.01
+    assert audio_duration(tmp_path / "a.flac") == (1.0, 44100)
+
+
+def test_mp3_is_decoded_by_pyav_from_a_file_and_from_bytes(tmp_path):
+    write_mp3(tmp_path / "a.mp3", tone(22050, seconds=2.0), 22050)
+    from_file = load_audio(tmp_path / "a.mp3")
+    from_bytes = decode_audio_bytes((tmp_path / "a.mp3").read_bytes(), "https://host/a.mp3?sig=1")
+    assert torch.equal(from_file, from_bytes)
+    assert abs(len(from_file) - 32000) < 1200  # mp3 encoder padding
+    assert abs(dominant_frequency(from_file) - 440) <= 1
+    duration, rate = audio_duration(tmp_path / "a.mp3")
+    assert abs(duration - 2.0) < 0.1 and rate == 22050
+
+
+def test_undecodable_audio_raises_an_error_naming_the_file(tmp_path):
+    (tmp_path / "bad.wav").write_bytes(b"RIFF not really a wav" * 10)
+    with pytest.raises(AudioDecodeError, match=r"bad\.wav.*soundfile.*pyav") as caught:
+        load_audio(tmp_path / "bad.wav")
+    assert caught.value.path.endswith("bad.wav")
+    with pytest.raises(AudioDecodeError, match="no such file"):
+        load_audio(tmp_path / "missing.flac")
+    with pytest.raises(AudioDecodeError, match="clip.ogg"):
+        decode_audio_bytes(b"", "clip.ogg")

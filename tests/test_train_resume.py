@@ -1,0 +1,57 @@
+"""A run killed with SIGKILL and resumed reproduces the uninterrupted run's losses exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def _losses(run_dir: Path) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by the kill
+            continue
+        out[row["step"]] = row["loss"]
+    return out
+
+
+def _command(corpus: Path, run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "statecatcher", "run", "--encoder", "lstm", "--loss", "ctc",
+            "--data", f"local:{corpus}", "--run-dir", str(run_dir), "--encoder-opt", "hidden_dim=64",
+            "--vocab-size", "64", "--batch-size", "2", "--segment-seconds", "5", "--min-segment-seconds", "2",
+            "--max-segment-seconds", "10", "--max-steps", "14", "--checkpoint-every", "4", "--log-every", "1",
+            "--tracker", "jsonl", "--num-workers", "1", "--lr", "0.003", "--warmup-steps", "3", "--epochs", "20"]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reproduces_losses(tiny_corpus, tmp_path):
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    subprocess.run(_command(tiny_corpus, tmp_path / "whole"), check=True, env=env, capture_output=True)
+    expected = _losses(tmp_path / "whole")
+    assert sorted(expected) == list(range(1, 15))
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_command(tiny_corpus, killed), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (killed / "metrics.jsonl").exists() and max(_losses(killed), default=0) >= 10:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert max(_losses(killed)) < 14
+
+    subprocess.run(_command(tiny_corpus, killed), check=True, env=env, capture_output=True)
+    resumed = _losses(killed)
+    assert resumed == expected
