@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import subprocess
 from pathlib import Path
 
 import nox
@@ -56,19 +60,46 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
-    """Train and transcribe the embedded corpus on CPU: the README's main command."""
-    session.skip("not ready yet")
+    """The README's main job: synthesize the embedded corpus, serve it over HTTP, train, transcribe, evaluate."""
+    install_editable(session, *PLUGINS)
+    out = Path(session.posargs[0] if session.posargs else ROOT / "runs" / "demo").resolve()
+    corpus, run_dir = out / "corpus", out / "run"
+    if not (corpus / "manifest.jsonl").exists():  # ~16 min of multi-speaker speech: 6 train, 1 dev, 1 test
+        session.run("statecatcher", "synth-corpus", "--out", str(corpus), "--episodes", "8", "--minutes", "1.5-2.5",
+                    "--seed", "0")
+    key = secrets.token_hex(16)
+    env = {"STATECATCHER_API_KEY": key}
+    server = subprocess.Popen(["statecatcher", "serve", str(corpus), "--api-key", key, "--port", "0", "--quiet"],
+                              stdout=subprocess.PIPE, text=True, env={**session.env, **os.environ, **env},
+                              cwd=session.bin and None)
+    try:
+        url = server.stdout.readline().split()[-1]  # "serving CORPUS at http://127.0.0.1:PORT"
+        data = f"speechcatcher:{url}"
+        session.run("statecatcher", "run", "--encoder", "lstm", "--loss", "ctc", "--data", data,
+                    "--data-opt", "split_by=server", "--data-opt", f"cache_dir={out / 'data-cache'}",
+                    "--run-dir", str(run_dir), "--lstm-hidden-dim", "192", "--vocab-size", "128",
+                    "--batch-size", "4", "--max-steps", "1200", "--epochs", "1000", "--lr", "0.003",
+                    "--grad-clip", "1.0", "--warmup-steps", "50", "--checkpoint-every", "300", "--threads", "1",
+                    env=env)
+        test_audio = next(json.loads(line)["audio"] for line in (corpus / "manifest.jsonl").read_text().splitlines()
+                          if json.loads(line)["split"] == "test")
+        session.run("statecatcher", "transcribe", str(run_dir), str(corpus / test_audio),
+                    "--json", str(out / "transcript.json"))
+        for extra in ([], ["--stateless"]):  # WER with the carried state, then resetting it every segment
+            session.run("statecatcher", "eval", str(run_dir), "--data", f"local:{corpus}", "--split", "test",
+                        "--mode", "segment", "--report", str(out / f"eval{'-stateless' if extra else ''}.json"),
+                        *extra)
+        session.run("statecatcher", "plot", str(run_dir))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Run every benchmarks/*.py (they print ratios); arguments after -- go to each script."""
-    scripts = sorted(ROOT.glob("benchmarks/*.py"))
-    if not scripts:
-        session.skip("not ready yet: no benchmarks/*.py")
+    """python -m benchmarks: every row's ratios as a table and benchmarks/results/latest.json (-- ROW, --small)."""
     install_editable(session, *PLUGINS)
-    for script in scripts:
-        session.run("python", str(script.relative_to(ROOT)), *session.posargs)
+    session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 @nox.session(default=False)

@@ -12,10 +12,10 @@ TEST_CACHE = Path(os.environ.get("STATECATCHER_TEST_CACHE", Path.home() / ".cach
 
 @pytest.fixture(scope="session")
 def tiny_corpus() -> Path:
-    """Four short synthetic multi-speaker episodes (2 train, 1 dev, 1 test), built once and cached on disk."""
+    """Two short synthetic multi-speaker episodes (~1 min each: 1 train, 1 test), built once, cached on disk."""
     from statecatcher_synth.corpus import cached_corpus
 
-    return cached_corpus(TEST_CACHE, episodes=4, minutes=(1.0, 1.5), seed=1234, progress=False)
+    return cached_corpus(TEST_CACHE, episodes=2, minutes=(0.6, 0.8), seed=1234, progress=False)
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def _tiny_run_config(corpus: Path, run_dir: Path, **overrides):
     values = dict(
         encoder="lstm", loss="ctc", tokenizer="sentencepiece", data=f"local:{corpus}",
         encoder_options={"hidden_dim": 96, "num_layers": 2}, vocab_size=64, run_dir=str(run_dir),
-        batch_size=2, segment_seconds=5.0, min_segment_seconds=2.0, max_segment_seconds=10.0,
-        lr=3e-3, warmup_steps=5, schedule="constant", epochs=50, log_every=1, checkpoint_every=1000,
+        batch_size=1, segment_seconds=5.0, min_segment_seconds=2.0, max_segment_seconds=10.0,
+        lr=3e-3, warmup_steps=20, grad_clip=1.0, schedule="constant", epochs=2000, log_every=1, checkpoint_every=1000,
         trackers=["jsonl"], num_workers=1, seed=7,
     )
     values.update(overrides)
@@ -40,11 +40,11 @@ def _tiny_run_config(corpus: Path, run_dir: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def overfit_run(tiny_corpus, tmp_path_factory):
-    """A tiny LSTM + CTC model trained for 160 steps on the tiny corpus: ``(summary, run_dir)``.
+    """A tiny LSTM + CTC model overfitted on the tiny corpus's one training episode: ``(summary, run_dir)``.
 
     Shared by the overfitting, transcription and evaluation tests so the suite trains it once.
     """
     from statecatcher.train.loop import train
 
     run_dir = tmp_path_factory.mktemp("overfit") / "run"
-    return train(_tiny_run_config(tiny_corpus, run_dir, max_steps=160)), run_dir
+    return train(_tiny_run_config(tiny_corpus, run_dir, max_steps=1200)), run_dir

@@ -9,7 +9,7 @@ import sys
 import pytest
 from statecatcher.data.local import LocalDataSource
 from statecatcher.decode.evaluate import evaluate_recordings, evaluate_segments
-from statecatcher.decode.pack import export_pack, load_model
+from statecatcher.decode.pack import load_model
 from statecatcher.decode.streaming import Transcriber, transcribe_waveform
 
 
@@ -59,7 +59,9 @@ def test_overfitted_model_transcribes_its_training_recording(overfit_run, tiny_c
 
 @pytest.mark.slow
 def test_pack_and_cli_transcribe_write_json(overfit_run, tiny_corpus, tmp_path, train_recording):
-    pack = export_pack(overfit_run[1], tmp_path / "model.pt")
+    pack = tmp_path / "model.pt"
+    subprocess.run([sys.executable, "-m", "statecatcher", "pack", str(overfit_run[1]), str(pack)], check=True)
+    assert torch.load(pack, weights_only=False).keys() >= {"model", "config", "tokenizer", "normalizer"}
     audio_path = tiny_corpus / f"{train_recording.id}.flac"
     out = tmp_path / "out.json"
     result = subprocess.run([sys.executable, "-m", "statecatcher", "transcribe", str(pack), str(audio_path),
@@ -108,3 +110,19 @@ def test_memory_does_not_grow_with_a_10x_longer_file(overfit_run, tmp_path):
         peaks[minutes] = int(out.stdout.split()[-1]) / 1024  # MiB
     # the 10-minute waveform alone is 37 MiB as float32; streaming must not hold it
     assert peaks[10] - peaks[1] < 15, peaks
+
+
+@pytest.mark.slow
+def test_speechcatcher_interface_matches_the_transcriber(overfit_run, train_recording):
+    from statecatcher.decode.speechcatcher import SpeechcatcherStream
+
+    audio = train_recording.load_audio()[: 16_000 * 10].numpy()
+    asr = SpeechcatcherStream.from_checkpoint(overfit_run[1])
+    chunks = [audio[i:i + 8000] for i in range(0, len(audio), 8000)]
+    for i, chunk in enumerate(chunks):
+        text, tokens, token_ids, positions, hypothesis = asr(chunk, is_final=i == len(chunks) - 1)
+    expected = transcribe_waveform(Transcriber.from_checkpoint(overfit_run[1]), torch.from_numpy(audio), 0.5)
+    assert text == expected.text and token_ids == [t.id for t in expected.tokens]
+    assert [round((p + 1) * asr.frame_seconds, 6) for p in positions] == [round(t.time, 6) for t in expected.tokens]
+    asr.reset()
+    assert asr.transcriber.text == "" and asr.transcriber.token_ids == []

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 import torch
+
 from statecatcher_rwkv import backends, wkv6, wkv7
 from statecatcher_rwkv.encoder import make_rwkv7
 

@@ -1,6 +1,7 @@
 """Both RWKV encoders, in both formulations, pass the core conformance kit."""
 
 import pytest
+
 from statecatcher.testing import EncoderConformance
 from statecatcher_rwkv.encoder import make_rwkv6, make_rwkv7
 

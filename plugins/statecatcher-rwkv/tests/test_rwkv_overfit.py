@@ -4,6 +4,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+
 from statecatcher.state import detach
 from statecatcher_rwkv.encoder import make_rwkv7
 
@@ -11,7 +12,7 @@ LANES, SEGMENTS, FRAMES, TOKENS, VOCAB = 2, 3, 64, 4, 6  # VOCAB includes blank 
 
 
 def test_tiny_rwkv7_ctc_overfits_with_carried_state():
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds: wall time on a shared machine is noise
     torch.manual_seed(0)
     encoder = make_rwkv7(input_dim=8, hidden_dim=32, num_layers=2, head_size=8, chunk_len=8, backend="torch")
     head = torch.nn.Linear(encoder.output_dim, VOCAB)
@@ -35,4 +36,4 @@ def test_tiny_rwkv7_ctc_overfits_with_carried_state():
         losses.append(total)
 
     assert losses[-1] < 0.2 * losses[0], losses
-    assert time.perf_counter() - started < 20
+    assert time.process_time() - started < 20

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
 from statecatcher_rwkv import wkv6, wkv7
 from statecatcher_rwkv.blocks import neutralise_padding
 from statecatcher_rwkv.encoder import make_rwkv6, make_rwkv7
@@ -104,6 +105,6 @@ def test_encoder_modes_agree_with_the_same_weights(make):
         out_b, len_b, state_b = stepwise(feats, lengths, stepwise.init_state(2))
     assert torch.equal(len_a, len_b)
     assert (out_a - out_b).abs().max() < 1e-4
-    for layer_a, layer_b in zip(state_a["layers"], state_b["layers"]):
+    for layer_a, layer_b in zip(state_a["layers"], state_b["layers"], strict=True):
         assert layer_a["wkv"].dtype == torch.float32
         assert (layer_a["wkv"] - layer_b["wkv"]).abs().max() < 1e-4

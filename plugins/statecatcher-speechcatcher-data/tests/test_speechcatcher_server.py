@@ -57,7 +57,8 @@ def test_wrong_key_answers_401_on_every_route(http):
         assert response.get_json() == {"success": False, "error": "invalid API key"}
         assert API_KEY not in response.get_data(as_text=True)
     for method, url in every_route(API_KEY, episode):  # and the right key gets past authentication
-        assert http.open(url, method=method).status_code != 401, url
+        with http.open(url, method=method) as response:
+            assert response.status_code != 401, url
 
 
 @pytest.mark.parametrize("path", ["../manifest.jsonl", "..%2F..%2Fetc%2Fpasswd", "%2Fetc%2Fpasswd", "/etc/passwd",
@@ -71,10 +72,11 @@ def test_audio_supports_range_and_vtt_matches_the_json_segments(http, corpus):
     episode = episodes(http)[0]
     whole = (corpus / episode["cache_audio_file"]).read_bytes()
     url = f"/apiv1/audio/{API_KEY}/{episode['cache_audio_file']}"
-    assert http.get(url).data == whole
-    part = http.get(url, headers={"Range": "bytes=100-"})
-    assert part.status_code == 206 and part.data == whole[100:]
-    assert part.headers["Content-Range"] == f"bytes 100-{len(whole) - 1}/{len(whole)}"
+    with http.get(url) as response:
+        assert response.data == whole
+    with http.get(url, headers={"Range": "bytes=100-"}) as part:
+        assert part.status_code == 206 and part.data == whole[100:]
+        assert part.headers["Content-Range"] == f"bytes 100-{len(whole) - 1}/{len(whole)}"
     vtt = http.get(f"/apiv1/transcript/{API_KEY}/{episode['podcast_episode_id']}.vtt")
     assert vtt.mimetype == "text/vtt"
     local = next(r for r in LocalDataSource(str(corpus)).recordings("train") if r.id == episode["episode_title"])

@@ -2,10 +2,12 @@
 
 Every ``register_*`` hook receives a ``register`` callback with the signature::
 
-    register(name: str, factory: Callable | str, *, description: str = "") -> None
+    register(name: str, factory: Callable | str, *, description: str = "", options: dict[str, str] | None = None)
 
 ``factory`` is a callable, or a ``"module:attr"`` string that is imported only when the name is used, so an
-entry-point module stays cheap to import (no torch at import time).  What the factory is called with and what
+entry-point module stays cheap to import (no torch at import time).  The factory's keyword parameters are the
+plugin's options (``statecatcher run --xlstm-pattern m,s``, or ``[encoder_options]`` in a run config);
+``options`` gives each a help line (see :mod:`statecatcher.options`).  What the factory is called with and what
 it must return is documented per kind in :mod:`statecatcher.protocols`, which also gives tensor shapes
 (``[B, T, F]``) and units (seconds vs frames).
 

@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "statecatcher.default_plugins.console",
     "statecatcher.default_plugins.jsonl",
     "statecatcher.default_plugins.local_data",
+    "statecatcher.default_plugins.label_filters",
 )
 
 pm = pluggy.PluginManager("statecatcher")
@@ -139,11 +140,12 @@ def call_hookimpl(hook_name: str, impl: pluggy.HookImpl, **available: Any) -> An
 
 
 def _register_callback(registry: Registry, kind: str, plugin_name: str):
-    """The ``register(name, factory, *, description="")`` callback one plugin's hook receives."""
+    """The ``register(name, factory, *, description="", options=None)`` callback one plugin's hook receives;
+    ``options`` maps the factory's keyword parameters to help text (see :mod:`statecatcher.options`)."""
     distribution, version = distribution_of(plugin_name)
 
-    def register(name: str, factory, *, description: str = "") -> None:
-        registry.add(Entry(kind, name, factory, plugin_name, distribution, version, description))
+    def register(name: str, factory, *, description: str = "", options: dict[str, str] | None = None) -> None:
+        registry.add(Entry(kind, name, factory, plugin_name, distribution, version, description, dict(options or {})))
 
     return register
 

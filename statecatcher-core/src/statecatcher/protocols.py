@@ -124,9 +124,12 @@ class Tracker(Protocol):
 
 @runtime_checkable
 class LabelFilter(Protocol):
-    """Scores one transcript segment; ``score`` returns ``(score, reject)``.
+    """Scores one transcript segment; ``score`` returns ``(score, reject)`` (the score's unit is the detector's).
 
-    ``context`` carries what the pipeline knows (e.g. ``audio_seconds``, ``token_loss`` after a warm-up).
+    By default it runs in the data pipeline with ``context`` keys ``audio_seconds`` (the segment's duration),
+    ``recording_id`` and, for a detector with ``needs_audio = True``, ``speech_fraction`` (share of loud
+    frames).  A detector with ``needs_loss = True`` runs in the trainer on the training segment instead, with
+    ``context["token_loss"]`` (its loss per target token).  See docs/filters.md.
     """
 
     name: str

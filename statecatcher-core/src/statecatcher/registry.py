@@ -7,7 +7,7 @@ distribution and version; a name registered twice for one kind is an error namin
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ class Entry:
     distribution: str | None = None
     version: str | None = None
     description: str = ""
+    options: Mapping[str, str] = field(default_factory=dict, hash=False)  # help per option (statecatcher.options)
 
     @property
     def origin(self) -> str:

@@ -2,11 +2,13 @@
 
 A key is secret when its name, lower-cased, is ``api_key`` / ``apikey`` or contains ``token``, ``secret``
 or ``password``.  :func:`redact` replaces such values with :data:`REDACTED` anywhere in a nested config;
-:func:`scrub` removes known secret strings from free text (URLs that carry the key as a path segment).
+:func:`scrub` removes known secret strings from free text (URLs that carry the key as a path segment);
+:func:`scrub_logger` does it for every record of a logger (e.g. urllib3's, which logs request paths).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -37,3 +39,30 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
         if secret:
             text = text.replace(secret, REDACTED)
     return text
+
+
+class ScrubFilter(logging.Filter):
+    """A logging filter that rewrites each record's message without the secrets in ``self.secrets``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            scrubbed = scrub(message, self.secrets)
+            if scrubbed != message:
+                record.msg, record.args = scrubbed, None
+        return True
+
+
+_FILTERS: dict[str, ScrubFilter] = {}
+
+
+def scrub_logger(name: str, secrets: Iterable[str | None]) -> None:
+    """From now on, records logged to logger ``name`` (not its children) never show any of ``secrets``."""
+    if name not in _FILTERS:
+        _FILTERS[name] = ScrubFilter()
+        logging.getLogger(name).addFilter(_FILTERS[name])
+    _FILTERS[name].secrets |= {secret for secret in secrets if secret}

@@ -5,10 +5,20 @@ Only hook implementations live here; the factories are imported when an encoder 
 
 from statecatcher import hookimpl
 
+OPTIONS = {"hidden_dim": "model width D (a multiple of head_size)", "num_layers": "RWKV blocks",
+           "head_size": "channels per head N (the state is [H, N, N] per layer)",
+           "subsampling": "frame-rate reduction of the causal front end (4: 10 ms -> 40 ms)",
+           "chunk_len": "chunkwise mode: output frames computed in parallel per chunk",
+           "mode": "chunkwise (training) or recurrent (frame by frame)",
+           "backend": "WKV kernel: auto, torch or fla (flash-linear-attention, CUDA)",
+           "lora_dim": "rank of the data-dependent decay/mixing maps (default max(8, hidden_dim // 8))"}
+
 
 @hookimpl
 def register_encoders(register):
     register("rwkv7", "statecatcher_rwkv.encoder:make_rwkv7",
-             description="RWKV-7 (Goose) blocks, chunkwise-parallel training, exact state carry")
+             description="RWKV-7 (Goose) blocks, chunkwise-parallel training, exact state carry",
+             options=OPTIONS)
     register("rwkv6", "statecatcher_rwkv.encoder:make_rwkv6",
-             description="RWKV-6 (Finch) blocks, chunkwise-parallel training, exact state carry")
+             description="RWKV-6 (Finch) blocks, chunkwise-parallel training, exact state carry",
+             options=OPTIONS)

@@ -43,22 +43,76 @@ def pair_log_decays(log_w: torch.Tensor) -> torch.Tensor:
     return terms.cumsum(dim=-3)
 
 
-def pair_decays(pair_log: torch.Tensor, *, strict: bool) -> torch.Tensor:
-    """Decay factors ``[..., L, L, K]`` from :func:`pair_log_decays`, 0 outside the causal part.
+def causal_pair_log(pair_log: torch.Tensor, *, strict: bool) -> torch.Tensor:
+    """Restrict :func:`pair_log_decays` to the causal part, ``-inf`` elsewhere: ``[..., L, L, K]``.
 
-    ``strict``: from frame ``s`` to frame ``t - 1`` for ``s < t`` (what a frame reads before its own update);
-    otherwise from ``s`` to ``t`` for ``s <= t``.  Masking happens in log space (``-inf``).
+    ``strict``: the span ``s+1 .. t-1`` for ``s < t`` (what frame ``t`` reads before its own update);
+    otherwise ``s+1 .. t`` for ``s <= t``.
     """
     L = pair_log.shape[-3]
     if strict:
         pair_log = torch.cat([torch.zeros_like(pair_log[..., :1, :, :]), pair_log[..., :-1, :, :]], dim=-3)
     causal = torch.ones(L, L, dtype=torch.bool, device=pair_log.device).tril(-1 if strict else 0)
-    return torch.where(causal[:, :, None], pair_log, pair_log.new_tensor(float("-inf"))).exp()
+    return torch.where(causal[:, :, None], pair_log, pair_log.new_tensor(float("-inf")))
 
 
-def pair_scores(query: torch.Tensor, key: torch.Tensor, decays: torch.Tensor) -> torch.Tensor:
-    """``A[t, s] = sum_k query[t, k] * key[s, k] * decays[t, s, k]``: ``[..., L, K] x2, [..., L, L, K] -> [..., L, L]``."""
-    return torch.einsum("...tk,...sk,...tsk->...ts", query, key, decays)
+def exclusive(cumulative: torch.Tensor) -> torch.Tensor:
+    """Shift a cumulative sum over frames (axis -2) one frame later, 0 in front: "through ``t - 1``"."""
+    return torch.cat([torch.zeros_like(cumulative[..., :1, :]), cumulative[..., :-1, :]], dim=-2)
+
+
+def span_to_end(log_w: torch.Tensor) -> torch.Tensor:
+    """``log_w[s+1] + ... + log_w[-1]`` for every frame ``s`` (axis -2)."""
+    through_end = log_w.flip(-2).cumsum(-2).flip(-2)
+    return torch.cat([through_end[..., 1:, :], torch.zeros_like(log_w[..., :1, :])], dim=-2)
+
+
+class ChunkDecays:
+    """Every decay factor the chunk forms need, for chunks ``log_w [B, H, N, L, K]``.
+
+    Inter-chunk factors (``[B, H, N, L, K]`` log decays): ``since_start`` (entering state through frame
+    ``t``), ``before_start`` (through ``t - 1``) and ``to_end`` (after frame ``s`` to the chunk's end).
+
+    :meth:`scores` gives the decayed intra-chunk products ``A[t, s] = sum_k q_tk k_sk decay(s -> t)_k`` as
+    matrix products over sub-chunks of ``sub_len`` frames: a pair in different sub-chunks splits its decay
+    at the start of the query's sub-chunk into two factors that are each <= 1; only pairs inside one
+    sub-chunk need the per-pair ``[l, l, K]`` decays.
+    """
+
+    def __init__(self, log_w: torch.Tensor, sub_len: int = 8):
+        L = log_w.shape[-2]
+        self.sub_len = sub_len if L % sub_len == 0 else L
+        n = L // self.sub_len
+        self.since_start = log_w.cumsum(dim=-2)
+        self.before_start = exclusive(self.since_start)
+        self.to_end = span_to_end(log_w)
+
+        sub = log_w.unflatten(-2, (n, self.sub_len))                                # [..., n, l, K]
+        since_sub_start = sub.cumsum(dim=-2)
+        self._query_log = {False: since_sub_start, True: exclusive(since_sub_start)}
+        self._factors: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
+        between = causal_pair_log(pair_log_decays(since_sub_start[..., -1, :]), strict=True)  # [.., n, n, K]
+        self._key_decay = (span_to_end(sub)[..., None, :, :, :] + between[..., :, :, None, :]).exp()
+        self._inside = pair_log_decays(sub)                                          # [..., n, l, l, K]
+        self._eye = torch.eye(n, dtype=log_w.dtype, device=log_w.device)
+
+    def scores(self, query: torch.Tensor, key: torch.Tensor, *, strict: bool) -> torch.Tensor:
+        """``[..., L, K] x2 -> [..., L, L]``, nonzero for ``s < t`` (``strict``) or ``s <= t``."""
+        n, sub = self._eye.shape[0], self.sub_len
+        query, key = query.unflatten(-2, (n, sub)), key.unflatten(-2, (n, sub))
+        query_decay, inside_decay = self._strict_factors(strict)
+        decayed_keys = (key[..., None, :, :, :] * self._key_decay).flatten(-3, -2)  # [..., n(i), n*l, K]
+        across = ((query * query_decay) @ decayed_keys.transpose(-1, -2)).unflatten(-1, (n, sub))  # [n,l,n,l]
+        inside = torch.einsum("...tk,...sk,...tsk->...ts", query, key, inside_decay)  # [..., n, l, l]
+        scores = across + inside[..., :, :, None, :] * self._eye[:, None, :, None]
+        return scores.flatten(-4, -3).flatten(-2, -1)
+
+    def _strict_factors(self, strict: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Query-side decays ``[..., n, l, K]`` and in-sub-chunk pair decays ``[..., n, l, l, K]``, made once."""
+        if strict not in self._factors:
+            self._factors[strict] = (self._query_log[strict].exp(),
+                                     causal_pair_log(self._inside, strict=strict).exp())
+        return self._factors[strict]
 
 
 def carry_state(
@@ -83,17 +137,3 @@ def carry_state(
         state = transitions[:, :, n] @ state + inputs[:, :, n]
     out = torch.stack(outs, dim=2) if outs else intra
     return out, state
-
-
-def chunk_decays(log_w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Log decays of ``[B, H, N, L, K]`` chunks: ``(since_start, before_start, pairs, to_end)``.
-
-    ``since_start[t] = log_w[0] + ... + log_w[t]`` (from the chunk's entering state through frame ``t``),
-    ``before_start[t]`` the same through ``t - 1``, ``pairs`` from :func:`pair_log_decays`, and
-    ``to_end[s] = log_w[s+1] + ... + log_w[L-1]`` (``[B, H, N, L, K]``).  The whole-chunk decay is
-    ``since_start[..., -1, :]``.
-    """
-    since_start = log_w.cumsum(dim=-2)
-    before_start = torch.cat([torch.zeros_like(log_w[..., :1, :]), since_start[..., :-1, :]], dim=-2)
-    pairs = pair_log_decays(log_w)
-    return since_start, before_start, pairs, pairs[..., -1, :, :]

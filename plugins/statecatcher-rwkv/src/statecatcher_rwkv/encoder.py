@@ -15,9 +15,12 @@ RWKV-7's ``v_first`` value residual is recomputed per frame from layer 0 and is 
 
 from __future__ import annotations
 
+import functools
+
 import torch
-from statecatcher.nn import CausalSubsampling, valid_mask
 from torch import nn
+
+from statecatcher.nn import CausalSubsampling, valid_mask
 
 from .backends import BACKENDS, MODES, wkv_function
 from .blocks import RWKVBlock
@@ -77,18 +80,14 @@ class RWKVEncoder(nn.Module):
         valid = valid_mask(out_lengths, x.shape[1])
         wkv = wkv_function(self.version, self.backend, self.mode, self.chunk_len, x.device)
         x, v_first, layers = self.norm_in(x), None, []
-        for block, layer_state in zip(self.blocks, state["layers"]):
+        for block, layer_state in zip(self.blocks, state["layers"], strict=True):
             x, v_first, new_layer_state = block(x, valid, out_lengths, layer_state, v_first, wkv)
             layers.append(new_layer_state)
         out = torch.where(valid[..., None], self.norm_out(x), x.new_zeros(()))
         return out, out_lengths, {"frontend": frontend_state, "layers": layers}
 
 
-def make_rwkv7(input_dim: int = 80, **options) -> RWKVEncoder:
-    """Factory registered as encoder ``rwkv7``: ``RWKVEncoder(input_dim, version=7, **options)``."""
-    return RWKVEncoder(input_dim, version=7, **options)
-
-
-def make_rwkv6(input_dim: int = 80, **options) -> RWKVEncoder:
-    """Factory registered as encoder ``rwkv6``: ``RWKVEncoder(input_dim, version=6, **options)``."""
-    return RWKVEncoder(input_dim, version=6, **options)
+# The factories registered as encoders ``rwkv7`` and ``rwkv6``.  Partials, so that their options (statecatcher
+# run --rwkv7-hidden-dim ...) are RWKVEncoder's keyword parameters, ``version`` excepted.
+make_rwkv7 = functools.partial(RWKVEncoder, version=7)
+make_rwkv6 = functools.partial(RWKVEncoder, version=6)

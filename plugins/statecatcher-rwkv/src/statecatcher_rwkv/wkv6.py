@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .chunking import carry_state, chunk_decays, from_chunks, pair_decays, pair_scores, to_chunks
+from .chunking import ChunkDecays, carry_state, from_chunks, to_chunks
 
 
 def recurrent(r, k, v, log_w, u, state):
@@ -37,16 +37,16 @@ def chunkwise(r, k, v, log_w, u, state, chunk_len: int = 32):
     """Chunkwise-parallel form: equal to :func:`recurrent` up to rounding."""
     T, out_dtype, dtype = r.shape[1], v.dtype, state.dtype
     r, k, v, log_w = (to_chunks(x.to(dtype), chunk_len) for x in (r, k, v, log_w))  # [B, H, N, L, *]
-    since_start, before_start, pairs, to_end = chunk_decays(log_w)
+    decays = ChunkDecays(log_w)
 
     # ---- within a chunk: earlier frames through the decayed pairs, the current frame through the bonus
-    scores = pair_scores(r, k, pair_decays(pairs, strict=True))        # [B, H, N, L, L]
+    scores = decays.scores(r, k, strict=True)                            # [B, H, N, L, L]
     bonus = (r * u.to(dtype)[None, :, None, None, :] * k).sum(-1, keepdim=True)
     intra = scores @ v + bonus * v
 
     # ---- across chunks: read the entering state, decay it, add this chunk's keys and values
-    queries = r * before_start.exp()
-    transitions = torch.diag_embed(since_start[..., -1, :].exp())          # [B, H, N, K, K]
-    inputs = (k * to_end.exp()).transpose(-1, -2) @ v                      # [B, H, N, K, V]
+    queries = r * decays.before_start.exp()
+    transitions = torch.diag_embed(decays.since_start[..., -1, :].exp())   # [B, H, N, K, K]
+    inputs = (k * decays.to_end.exp()).transpose(-1, -2) @ v               # [B, H, N, K, V]
     out, state = carry_state(queries, transitions, inputs, intra, state)
     return from_chunks(out, T).to(out_dtype), state

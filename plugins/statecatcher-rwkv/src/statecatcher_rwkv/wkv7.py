@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from .chunking import carry_state, chunk_decays, from_chunks, pair_decays, pair_scores, to_chunks
+from .chunking import ChunkDecays, carry_state, from_chunks, to_chunks
 
 
 def recurrent(r, k, v, log_w, a, b, state):
@@ -43,25 +43,23 @@ def chunkwise(r, k, v, log_w, a, b, state, chunk_len: int = 32):
     """Chunkwise-parallel (WY / UT) form: equal to :func:`recurrent` up to rounding."""
     T, out_dtype, dtype = r.shape[1], v.dtype, state.dtype
     r, k, v, log_w, a, b = (to_chunks(x.to(dtype), chunk_len) for x in (r, k, v, log_w, a, b))
-    since_start, before_start, pairs, to_end = chunk_decays(log_w)          # [B, H, N, L, (L,) K]
-    before = pair_decays(pairs, strict=True)                                # frames s+1 .. t-1, s < t
-    upto = pair_decays(pairs, strict=False)                                 # frames s+1 .. t, s <= t
+    decays = ChunkDecays(log_w)
 
     # ---- u_t = a_t S_{t-1} for the whole chunk: U = U_0 + W S_0 from one triangular solve
     L = r.shape[-2]
-    system = torch.eye(L, dtype=dtype, device=r.device) - pair_scores(a, b, before)
-    rhs = torch.cat([pair_scores(a, k, before) @ v, a * before_start.exp()], dim=-1)
+    system = torch.eye(L, dtype=dtype, device=r.device) - decays.scores(a, b, strict=True)
+    rhs = torch.cat([decays.scores(a, k, strict=True) @ v, a * decays.before_start.exp()], dim=-1)
     solved = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True)
     u_from_inputs, u_per_state = solved.split([v.shape[-1], a.shape[-1]], dim=-1)  # [.., L, V], [.., L, K]
 
     # ---- outputs: r_t S_t = (r_t * decay) S_0 + sum_{s<=t} (r_t.b_s) u_s + (r_t.k_s) v_s
-    read_b, read_k = pair_scores(r, b, upto), pair_scores(r, k, upto)      # [B, H, N, L, L]
+    read_b, read_k = decays.scores(r, b, strict=False), decays.scores(r, k, strict=False)  # [.., L, L]
     intra = read_b @ u_from_inputs + read_k @ v
-    queries = r * since_start.exp() + read_b @ u_per_state
+    queries = r * decays.since_start.exp() + read_b @ u_per_state
 
     # ---- state entering the next chunk: S' = transitions S + inputs
-    b_to_end, k_to_end = b * to_end.exp(), k * to_end.exp()
-    transitions = torch.diag_embed(since_start[..., -1, :].exp()) + b_to_end.transpose(-1, -2) @ u_per_state
+    b_to_end, k_to_end = b * decays.to_end.exp(), k * decays.to_end.exp()
+    transitions = torch.diag_embed(decays.since_start[..., -1, :].exp()) + b_to_end.transpose(-1, -2) @ u_per_state
     inputs = b_to_end.transpose(-1, -2) @ u_from_inputs + k_to_end.transpose(-1, -2) @ v
     out, state = carry_state(queries, transitions, inputs, intra, state)
     return from_chunks(out, T).to(out_dtype), state

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
-from statecatcher.secrets import scrub
+
+from statecatcher.secrets import scrub, scrub_logger
 
 log = logging.getLogger(__name__)
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16
 
 
 class ApiError(RuntimeError):
@@ -59,6 +62,7 @@ class ApiClient:
             raise ValueError("speechcatcher data source: no API key; pass --data-opt api_key=..., set "
                              "STATECATCHER_API_KEY, or put api_key in the config file's [data_options]")
         self.base_url, self.api_key = base_url.rstrip("/"), api_key
+        scrub_logger("urllib3.connectionpool", [api_key, quote(api_key, safe="")])  # it logs request paths
         self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
         self.keep_alive = keep_alive
         self.session = requests.Session()
@@ -172,7 +176,7 @@ class ApiClient:
                     self.counters["resumed"] += resumed
                     expected = _expected_size(response, have if resumed else 0)
                     with open(part, "ab" if resumed else "wb") as file:
-                        for chunk in response.iter_content(CHUNK_BYTES):
+                        for chunk in _body_chunks(response):
                             file.write(chunk)
                             self.counters["bytes"] += len(chunk)
                 size = part.stat().st_size
@@ -192,6 +196,15 @@ class ApiClient:
                     raise
                 raise DownloadError(str(error), error.status) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _body_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives (``read1``), so bytes received before a broken connection are kept."""
+    try:
+        while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+            yield chunk
+    except urllib3.exceptions.HTTPError as error:
+        raise requests.ConnectionError(f"{type(error).__name__}: {error}") from error
 
 
 def _expected_size(response: requests.Response, offset: int) -> int | None:

@@ -1,4 +1,4 @@
-"""Fault injection for ``statecatcher serve`` (tests and drills; werkzeug's server only).
+"""Fault injection for ``statecatcher serve`` (tests and drills).
 
 A plan is a list of rules, e.g. from ``statecatcher serve --faults faults.json``::
 

@@ -16,14 +16,15 @@ import logging
 import shutil
 import tempfile
 import threading
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 import torch
+
 from statecatcher.data.audio import AudioDecodeError, load_audio
 from statecatcher.records import SAMPLE_RATE, Segment
-
 from statecatcher_speechcatcher_data.api import ApiClient, ApiError
 from statecatcher_speechcatcher_data.listing import Episode
 from statecatcher_speechcatcher_data.vtt import VTTError, parse_vtt
@@ -53,6 +54,7 @@ class Fetcher:
         else:
             self._temporary = tempfile.mkdtemp(prefix="statecatcher-speechcatcher-")
             self.audio_dir = Path(self._temporary)
+            weakref.finalize(self, shutil.rmtree, self._temporary, True)
         self._pool = ThreadPoolExecutor(max(workers, 1), thread_name_prefix="statecatcher-speechcatcher")
         self._lock = threading.Lock()
         self._downloads: dict[str, Future] = {}

@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote, urljoin
 
 from statecatcher.secrets import REDACTED, scrub
-
 from statecatcher_speechcatcher_data.api import ApiClient, ApiError, AuthenticationError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -159,6 +158,8 @@ def _start_session(client: ApiClient, filters: Filters, batch_size: int) -> tupl
                "max_duration": filters.max_duration if math.isfinite(filters.max_duration) else None}
     try:
         body = client.json("POST", client.url("start_training_session"), json=request)
+    except AuthenticationError:
+        raise
     except ApiError as error:
         if isinstance(error, NotFoundError) or error.status == 405:
             raise NotFoundError(str(error), 404) from None

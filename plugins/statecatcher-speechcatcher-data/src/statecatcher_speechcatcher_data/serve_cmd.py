@@ -1,38 +1,69 @@
 """``statecatcher serve CORPUS_DIR --api-key KEY``: serve a local corpus over the speechcatcher-data API.
 
-werkzeug's threaded server speaking HTTP/1.1 (keep-alive, Range); its access log never shows the key.
-For production use gunicorn (see :mod:`~statecatcher_speechcatcher_data.server`).
+The WSGI server is waitress (pure Python, threaded, HTTP/1.1 keep-alive; werkzeug's development server
+answers every request with ``Connection: close``).  The access log (stderr) shows ``***`` for the key
+segment; waitress's own log is scrubbed of the key too.  Production alternatives: see the README.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import threading
 
 import click
-from statecatcher.secrets import scrub
+
+from statecatcher.secrets import scrub_logger
+
+
+class Server:
+    """A waitress server for a WSGI ``app`` on ``host:port`` (``port=0``: a free one, see ``self.port``).
+
+    ``serve_forever()`` blocks; ``shutdown()`` (from another thread) closes every connection and returns
+    once the loop has stopped.  ``poll_seconds`` bounds how long the loop takes to notice.
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 6000, *, threads: int = 8,
+                 secrets: list[str] = (), poll_seconds: float = 1.0):
+        from waitress.server import create_server
+
+        scrub_logger("waitress", secrets)
+        self._server = create_server(app, host=host, port=port, threads=threads,
+                                     ident="statecatcher-serve", asyncore_loop_timeout=poll_seconds,
+                                     channel_timeout=120, clear_untrusted_proxy_headers=True)
+        self.host, self.port = host, self._server.effective_port
+        self._stopped = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        try:
+            self._server.run()
+        finally:
+            self._stopped.set()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        from waitress import wasyncore
+
+        # inside the loop's thread: close the listening socket, every connection and the trigger itself,
+        # so the loop's map empties and run() returns
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
+        self._stopped.wait(timeout)
+        self._server.task_dispatcher.shutdown()
 
 
 def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port: int = 6000,
-                index_path: str | None = None, faults=None, with_sessions: bool = True):
-    """A werkzeug ``BaseWSGIServer`` (not yet serving; ``port=0`` picks a free one: ``server.server_port``).
-
-    ``faults`` is an optional :class:`~statecatcher_speechcatcher_data.faults.FaultPlan`.
-    """
-    from werkzeug.serving import WSGIRequestHandler
-    from werkzeug.serving import make_server as werkzeug_server
-
+                index_path: str | None = None, faults=None, with_sessions: bool = True, threads: int = 8,
+                poll_seconds: float = 1.0) -> Server:
+    """A :class:`Server` for ``corpus_dir`` (not yet serving); ``faults``: an optional
+    :class:`~statecatcher_speechcatcher_data.faults.FaultPlan`."""
     from statecatcher_speechcatcher_data.server import create_app
 
     app = create_app(corpus_dir, api_key, index_path=index_path, faults=faults, with_sessions=with_sessions)
-
-    class Handler(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
-
-        def log(self, type: str, message: str, *args) -> None:
-            super().log(type, "%s", scrub(message % args, [api_key]))
-
-    return werkzeug_server(host, port, app, threaded=True, request_handler=Handler)
+    return Server(app, host, port, threads=threads, secrets=[api_key], poll_seconds=poll_seconds)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,13 +72,15 @@ def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port:
               help="the key clients must send (or env STATECATCHER_API_KEY)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to bind (0.0.0.0: every interface)")
 @click.option("--port", default=6000, show_default=True, help="port to bind (0: any free port)")
+@click.option("--threads", default=8, show_default=True, help="worker threads (concurrent requests)")
 @click.option("--index", "index_path", type=click.Path(dir_okay=False),
               help="SQLite index file  [default: CORPUS_DIR/.statecatcher-serve-index.sqlite]")
 @click.option("--no-sessions", is_flag=True, help="leave out the training-session routes (like older servers)")
+@click.option("--quiet", is_flag=True, help="no access log")
 @click.option("--faults", "faults_path", type=click.Path(exists=True, dir_okay=False), hidden=True,
               help="JSON fault plan for tests (statecatcher_speechcatcher_data.faults)")
-def serve(corpus_dir: str, api_key: str, host: str, port: int, index_path: str | None, no_sessions: bool,
-          faults_path: str | None) -> None:
+def serve(corpus_dir: str, api_key: str, host: str, port: int, threads: int, index_path: str | None,
+          no_sessions: bool, quiet: bool, faults_path: str | None) -> None:
     """Serve CORPUS_DIR (the `local` data-source layout) over the speechcatcher-data HTTP API.
 
     Clients train from it with `statecatcher run --data speechcatcher:http://HOST:PORT` and the same key
@@ -55,17 +88,16 @@ def serve(corpus_dir: str, api_key: str, host: str, port: int, index_path: str |
     """
     from statecatcher_speechcatcher_data.faults import FaultPlan
 
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         faults = FaultPlan.from_file(faults_path) if faults_path else None
         server = make_server(corpus_dir, api_key, host=host, port=port, index_path=index_path, faults=faults,
-                             with_sessions=not no_sessions)
+                             with_sessions=not no_sessions, threads=threads)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"serving {os.path.abspath(corpus_dir)} on http://{host}:{server.server_port}", err=False)
+    click.echo(f"serving {os.path.abspath(corpus_dir)} on {server.url}")
     sys.stdout.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
-    finally:
-        server.server_close()

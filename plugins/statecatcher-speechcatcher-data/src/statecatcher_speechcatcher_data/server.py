@@ -5,19 +5,19 @@ episode lists, training sessions (:mod:`~statecatcher_speechcatcher_data.session
 episode objects point to: ``audio/<key>/<path>`` (the corpus file, with Range support) and
 ``transcript/<key>/<episode id>.vtt`` (WebVTT generated from the Whisper-style JSON segments).  A wrong key
 answers 401 on every route; only files listed in the index are served (``..``, absolute and unknown paths
-answer 404).  Development: ``statecatcher serve CORPUS --api-key KEY``; production (see the README)::
+answer 404).  ``statecatcher serve CORPUS --api-key KEY`` runs it with waitress; with gunicorn (one process,
+since training sessions live in its memory; the key from env ``STATECATCHER_API_KEY``)::
 
-    gunicorn -w 4 -b 0.0.0.0:6000 'statecatcher_speechcatcher_data.server:create_app("/data/corpus", None)'
-
-(``api_key=None`` reads env ``STATECATCHER_API_KEY``).
+    gunicorn -w 1 -k gthread --threads 16 --keep-alive 30 -b 0.0.0.0:6000 \
+        'statecatcher_speechcatcher_data.server:create_app("/data/corpus")'
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 import os
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -32,6 +32,7 @@ from statecatcher_speechcatcher_data.sessions import END_OF_EPOCH, SessionStore
 from statecatcher_speechcatcher_data.vtt import format_vtt
 
 API_KEY_ENV = "STATECATCHER_API_KEY"
+access_log = logging.getLogger("statecatcher_speechcatcher_data.access")
 BAD_VTT = "WEBVTT\n\n1\n00:00:01.000 --> soon\nthis cue has no end time\n"
 
 
@@ -59,11 +60,26 @@ def create_app(corpus_dir: str | Path, api_key: str | None = None, *, index_path
     app = Flask("statecatcher_speechcatcher_data")
     app.json.sort_keys = False
     app.url_map.merge_slashes = False  # "//etc/passwd" is an unknown file (404), not a redirect
+    _add_access_log(app, state)
     _add_list_routes(app, state)
     _add_file_routes(app, state)
     if with_sessions:
         _add_session_routes(app, state)
     return app
+
+
+def _add_access_log(app: Flask, state: ServerState) -> None:
+    """One line per request on logger ``statecatcher_speechcatcher_data.access``; any key segment -> ``***``."""
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        path = request.full_path.rstrip("?")
+        given = (request.view_args or {}).get("api_key")
+        for key in (given, state.api_key):
+            if key:
+                path = path.replace(f"/{key}", "/***")
+        access_log.info("%s %s %s %s", request.remote_addr, request.method, path, response.status_code)
+        return response
 
 
 def _authorized(state: ServerState, key: str) -> None:
@@ -160,15 +176,14 @@ def _faulty_file(fault, data: bytes, mimetype: str = "application/octet-stream")
         return Response(os.urandom(len(data)), mimetype=mimetype)
     if fault.action not in ("drop", "stall"):
         return Response(data, mimetype=mimetype)
-    connection = request.environ.get("werkzeug.socket")
 
     def body():
         yield data[:len(data) // 2]
         if fault.action == "stall":
             time.sleep(fault.seconds)
-        elif connection is not None:
-            connection.shutdown(socket.SHUT_RDWR)
-        yield data[len(data) // 2:]
+            yield data[len(data) // 2:]
+        else:  # an error after the headers went out: the WSGI server closes the connection mid-body
+            raise ConnectionAbortedError("injected fault: connection dropped mid-body")
 
     return Response(body(), mimetype=mimetype, headers={"Content-Length": str(len(data))})
 

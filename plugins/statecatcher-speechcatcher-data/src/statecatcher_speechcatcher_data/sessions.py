@@ -62,7 +62,8 @@ class SessionStore:
 
     def mark_done(self, session: TrainingSession, epoch: int, batch_id: int) -> bool:
         with self._lock:
-            if not (0 <= batch_id < max(session.batch_id, 1) or epoch < session.epoch):
+            handed_out = 0 <= epoch < session.epoch or (epoch == session.epoch and 0 <= batch_id < session.batch_id)
+            if not handed_out or batch_id < 0:
                 return False
             session.done.add((epoch, batch_id))
             return True

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from statecatcher.data.local import SPLITS, hash_split
 from statecatcher.records import Recording
-
 from statecatcher_speechcatcher_data.api import ApiClient
 from statecatcher_speechcatcher_data.fetch import Fetcher, TranscriptUnavailable
 from statecatcher_speechcatcher_data.listing import Episode, Filters, fetch_listing, load_listing, save_listing
@@ -156,14 +156,16 @@ class SpeechcatcherDataSource:
 
     def _recording(self, shard: list[Episode], position: int, transcript) -> Recording:
         episode = shard[position]
+        load_audio = functools.partial(self._load_audio, shard, position)
         try:
             segments = transcript.result()
-        except TranscriptUnavailable:
-            segments = ()  # no training segment: the lane planner skips it; the fetcher reported why
+        except TranscriptUnavailable as error:
+            # no usable labels: fail the audio, so the lane planner skips the recording (and counts it)
+            segments, load_audio = (), functools.partial(_unavailable, str(error))
         segments = tuple(replace(s, start=min(s.start, episode.duration), end=min(s.end, episode.duration))
                          for s in segments)
         return Recording(id=episode.id, duration=episode.duration, segments=segments, sample_rate=None,
-                         load_audio=functools.partial(self._load_audio, shard, position),
+                         load_audio=load_audio,
                          meta={"split": self._split_of(episode), "podcast": episode.podcast,
                                "title": episode.title, "language": episode.language})
 
@@ -172,6 +174,10 @@ class SpeechcatcherDataSource:
         for later in shard[position:position + self.prefetch_count + 1]:
             self.fetcher.prefetch(later)
         return self.fetcher.load_audio(shard[position])
+
+
+def _unavailable(reason: str) -> torch.Tensor:
+    raise OSError(reason)
 
 
 def _digest(base_url: str, filters: Filters) -> str:

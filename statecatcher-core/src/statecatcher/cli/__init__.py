@@ -22,13 +22,17 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "check_cmd:check",
     "run_cmd:run",
     "transcribe_cmd:transcribe",
-    "eval_cmd:evaluate",
+    "eval_cmd:evaluate as eval",
+    "plot_cmd:plot",
+    "pack_cmd:pack",
+    "filter_report_cmd:filter_report",
 )
 
 
 def command_name(spec: str) -> str:
-    """``"plugins_cmd:list_plugins"`` -> ``"list-plugins"``."""
-    return spec.partition(":")[2].replace("_", "-")
+    """``"plugins_cmd:list_plugins"`` -> ``"list-plugins"``; ``"eval_cmd:evaluate as eval"`` -> ``"eval"``."""
+    target, _, alias = spec.partition(" as ")
+    return alias or target.partition(":")[2].replace("_", "-")
 
 
 def _available_builtins() -> dict[str, str]:
@@ -81,7 +85,7 @@ class LazyGroup(click.Group):
         return self.commands.get(cmd_name)
 
     def _load_builtin(self, spec: str) -> click.Command:
-        module_name, _, attr = spec.partition(":")
+        module_name, _, attr = spec.partition(" as ")[0].partition(":")
         command = getattr(importlib.import_module(f"{__name__}.{module_name}"), attr)
         if not isinstance(command, click.Command):
             raise TypeError(f"{__name__}.{module_name}:{attr} is not a click command")

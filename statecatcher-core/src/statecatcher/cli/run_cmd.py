@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import tomllib
 from typing import Any
 
 import click
 
-from ..train.config import RunConfig
+from ..options import parse_value
+from ..train.config import RunConfig, merge
+from .plugin_flags import PluginOptionsCommand, plugin_overrides
 
 _LIST_FLAGS = {"trackers": "tracker"}  # repeatable flags with a singular name
 
@@ -28,10 +29,7 @@ def _parse_key_values(param_name: str, items: tuple[str, ...]) -> dict[str, Any]
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=_flag(param_name))
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw  # a bare word is a string
+        value = parse_value(raw)
         target = out
         *parents, leaf = key.split(".")
         for parent in parents:
@@ -59,7 +57,10 @@ def _options(func):
     return func
 
 
-def config_from_cli(config_path: str | None, values: dict[str, Any]) -> RunConfig:
+def config_from_cli(config_path: str | None, values: dict[str, Any],
+                    plugin_values: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """``--config`` file <- flags; ``plugin_values`` (from ``--xlstm-pattern``-style flags) merge into the
+    option tables given by ``--encoder-opt`` and the like."""
     from ..train.config import _HINTS
 
     overrides: dict[str, Any] = {}
@@ -72,28 +73,51 @@ def config_from_cli(config_path: str | None, values: dict[str, Any]) -> RunConfi
             overrides[name] = list(value)
         else:
             overrides[name] = value
-    return RunConfig.load(config_path, overrides)
+    return RunConfig.load(config_path, merge(overrides, plugin_values or {}))
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.command(cls=PluginOptionsCommand,
+               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="TOML file with the same keys as these flags (flags win)")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="training processes on this machine: N > 1 restarts this command under torchrun (DDP, "
+                   "docs/distributed.md)")
+@click.option("--api-key", help="API key of a remote data server (or env STATECATCHER_API_KEY); redacted in "
+                               "every saved config and log")
 @_options
-def run(config_path: str | None, **values: Any) -> None:
-    """Train a stateful ASR model (resumes from RUN_DIR/checkpoints/last.pt when present)."""
+def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any) -> None:
+    """Train a stateful ASR model (resumes from RUN_DIR/checkpoints/last.pt when present).
+
+    The options of the chosen plugins show up as flags: `statecatcher run --encoder xlstm --help`.
+    """
+    from ..options import check_plugin_options
+    from ..registry import PluginError
     from ..train.config import ConfigError
     from .resolve import resolve
 
     try:
-        config = config_from_cli(config_path, values)
+        config = config_from_cli(config_path, values, plugin_overrides(click.get_current_context()))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    if api_key:
+        config.data_options["api_key"] = api_key
     for kind, name, flag in (("encoder", config.encoder, "--encoder"), ("loss", config.loss, "--loss"),
                              ("tokenizer", config.tokenizer, "--tokenizer"),
                              ("data_source", config.data.partition(":")[0], "--data")):
         resolve(kind, name, flag)
     for name in config.trackers:
         resolve("tracker", name, "--tracker")
+    for name in config.label_filters:
+        resolve("label_filter", name, _flag("label_filters"))
+    try:
+        check_plugin_options(config)  # before any data is fetched
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except PluginError as exc:  # a factory that cannot be imported
+        raise click.ClickException(str(exc)) from exc
+    if nproc > 1:
+        _launch_torchrun(nproc)
 
     from ..train.loop import train
 
@@ -105,3 +129,18 @@ def run(config_path: str | None, **values: Any) -> None:
         f"data wait {summary.data_wait_seconds:.1f} s; NaN skips {summary.nan_skips}; run dir {summary.run_dir}",
         file=sys.stderr,
     )
+
+
+def _launch_torchrun(nproc: int) -> None:
+    """Replace this process by ``torchrun --standalone --nproc-per-node NPROC -m statecatcher run ARGS``."""
+    import os
+
+    from ..train.distributed import torchrun_command, without_option
+
+    if "WORLD_SIZE" in os.environ:
+        raise click.UsageError("--nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc")
+    argv = sys.argv[sys.argv.index("run") + 1:]
+    command = torchrun_command(nproc, without_option(argv, "--nproc"))
+    click.echo(f"starting {nproc} ranks: {' '.join(command)}", err=True)
+    sys.stderr.flush()
+    os.execv(command[0], command)

@@ -41,6 +41,16 @@ class Batch:
     def audio_seconds(self) -> float:
         return float(sum(e - s for e, s, a in zip(self.end, self.start, self.active.tolist()) if a))
 
+    @classmethod
+    def empty(cls, batch_size: int, feature_dim: int) -> Batch:
+        """A batch whose every lane is inactive (feats ``[B, 0, F]``, lengths 0, weight 0): what a rank whose
+        shard is exhausted trains on while the other ranks finish the epoch."""
+        return cls(feats=torch.zeros(batch_size, 0, feature_dim), lengths=torch.zeros(batch_size, dtype=torch.int64),
+                   reset=torch.zeros(batch_size, dtype=torch.bool), active=torch.zeros(batch_size, dtype=torch.bool),
+                   weight=torch.zeros(batch_size), texts=[""] * batch_size, recording_ids=[None] * batch_size,
+                   segment_index=[-1] * batch_size, start=[0.0] * batch_size, end=[0.0] * batch_size,
+                   is_last=[False] * batch_size)
+
     def to(self, device: torch.device | str) -> Batch:
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
         return Batch(**moved)

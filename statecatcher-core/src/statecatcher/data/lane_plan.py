@@ -5,14 +5,19 @@ lane order (0..B-1); a lane with nothing left is inactive.  Audio is asked for t
 (which may decode in the background, a few recordings ahead); a recording whose audio fails to decode
 (:class:`~statecatcher.data.audio.AudioDecodeError` or ``OSError``) or that yields no segment is skipped.
 Decoding is deterministic, so the plan never depends on thread timing.
+
+Re-sharding (:func:`reshard_state`): when a run resumes with another world size, each new rank starts its
+shard of the same epoch afresh but passes over the recordings that the old ranks finished (the state's
+``exclude`` ids); recordings that were in progress start again from their first segment.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Protocol
 
 import torch
@@ -67,7 +72,9 @@ class LanePlanner:
         self.finished = False
         self.started = 0
         self.skipped: list[str] = []
-        self._upcoming: deque[tuple[Recording, PendingAudio]] = deque()
+        self.exclude: tuple[str, ...] = ()  # recording ids passed over (finished before a re-shard), sorted
+        self._excluded: frozenset[str] = frozenset()
+        self._upcoming: deque[tuple[Recording, PendingAudio | None]] = deque()
         self._iterator: Iterator[Recording] | None = None
 
     # -- planning -----------------------------------------------------------------------------------------
@@ -101,6 +108,8 @@ class LanePlanner:
                 return None
             recording, audio = self._upcoming.popleft()
             self.cursor += 1
+            if audio is None:  # excluded: finished before a re-shard
+                continue
             segments = segment_recording(recording, self.segmenter)
             lane = _Lane(self.cursor - 1, recording, segments, audio)
             try:
@@ -141,7 +150,8 @@ class LanePlanner:
             recording = next(self._iterator, None)
             if recording is None:
                 return
-            self._upcoming.append((recording, self.open_audio(recording)))
+            excluded = recording.id in self._excluded
+            self._upcoming.append((recording, None if excluded else self.open_audio(recording)))
 
     def _shard(self, start: int) -> Iterator[Recording]:
         return iter(self.source.recordings(self.split, rank=self.rank, world_size=self.world_size,
@@ -154,7 +164,7 @@ class LanePlanner:
         return {
             "version": STATE_VERSION, "split": self.split, "rank": self.rank, "world_size": self.world_size,
             "batch_size": self.batch_size, "epoch": self.epoch, "next_recording": self.cursor,
-            "finished": self.finished,
+            "finished": self.finished, "exclude": self.exclude,
             "lanes": [None if lane is None else {"recording_index": lane.recording_index,
                                                  "recording_id": lane.recording.id,
                                                  "next_segment": lane.next_segment} for lane in self.lanes],
@@ -169,6 +179,8 @@ class LanePlanner:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"lane state: field 'version' is {state.get('version')!r}, expected {STATE_VERSION}")
         self.epoch, self.cursor, self.finished = state["epoch"], state["next_recording"], state["finished"]
+        self.exclude = tuple(sorted(state.get("exclude", ())))
+        self._excluded = frozenset(self.exclude)
         self._upcoming.clear()
         self._iterator = None
         self.lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
@@ -182,3 +194,27 @@ class LanePlanner:
         segments = segment_recording(recording, self.segmenter)
         return _Lane(saved["recording_index"], recording, segments, self.open_audio(recording),
                      saved["next_segment"])
+
+
+def reshard_state(states: Sequence[dict[str, Any]], source: DataSource, *, rank: int, world_size: int,
+                  batch_size: int) -> dict[str, Any]:
+    """A state for shard ``rank``/``world_size`` that continues the epoch where ``states`` (one per old rank,
+    from :meth:`LanePlanner.state_dict`, any old world size and batch size) left off, at recording boundaries.
+
+    Recordings an old rank finished (or skipped) are excluded; recordings that were in progress and all the
+    others are dealt out again as ``source`` shards them for the new world size, from their first segment.
+    Lists each old shard up to its cursor (no audio is decoded).
+    """
+    first = states[0]
+    if any(s["epoch"] != first["epoch"] or s["split"] != first["split"] for s in states):
+        raise ValueError("lane states to re-shard must come from the same epoch and split")
+    finished: set[str] = set()
+    for old in states:
+        taken = source.recordings(old["split"], rank=old["rank"], world_size=old["world_size"],
+                                  epoch=old["epoch"])
+        in_progress = {lane["recording_id"] for lane in old["lanes"] if lane is not None}
+        finished.update(r.id for r in islice(taken, old["next_recording"]) if r.id not in in_progress)
+        finished.update(old.get("exclude", ()))
+    return {"version": STATE_VERSION, "split": first["split"], "rank": rank, "world_size": world_size,
+            "batch_size": batch_size, "epoch": first["epoch"], "next_recording": 0, "finished": False,
+            "exclude": tuple(sorted(finished)), "lanes": [None] * batch_size}

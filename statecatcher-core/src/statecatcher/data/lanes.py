@@ -51,6 +51,7 @@ class _Pending(NamedTuple):
     segment: TrainingSegment
     is_last: bool
     features: Future
+    verdict: Any  # the label filter's Verdict (``reject``, ``rejections``), or None without a filter
 
 
 class _Step(NamedTuple):
@@ -80,7 +81,10 @@ class _Inline(Executor):
 class LaneBatcher:
     """Iterates one epoch of ``batch_size``-lane batches from shard ``rank``/``world_size`` of ``source``.
 
-    ``normalizer`` turns transcript text into target text.  ``prefetch`` bounds the steps in flight,
+    ``normalizer`` turns transcript text into target text.  ``label_filter(recording, segment, waveform)``
+    (e.g. :attr:`statecatcher.filters.FilterStage.text_filter`) judges each training segment when it is
+    planned: a verdict with ``reject`` sets its weight to 0 (its audio is still in the batch), and every
+    lane's ``rejections`` go to ``batch.info["filtered"]``.  ``prefetch`` bounds the steps in flight,
     ``decode_ahead`` the recordings decoded before a lane takes them.  ``stats()`` reports, among others,
     ``wait_seconds``: how long the consumer blocked waiting for batches.
     """
@@ -88,14 +92,15 @@ class LaneBatcher:
     def __init__(self, source: DataSource, *, split: str = "train", batch_size: int,
                  segmenter: SegmenterConfig = SegmenterConfig(), features: FeatureConfig = FeatureConfig(),
                  rank: int = 0, world_size: int = 1, epoch: int = 0, normalizer: Callable[[str], str] = normalize,
-                 num_workers: int = 2, prefetch: int = 4, decode_ahead: int = 2, feature_processes: int = 0):
+                 num_workers: int = 2, prefetch: int = 4, decode_ahead: int = 2, feature_processes: int = 0,
+                 label_filter: Callable[[Recording, TrainingSegment, torch.Tensor], Any] | None = None):
         if abs(segmenter.frame_shift - features.frame_shift) > 1e-9:
             raise ValueError(f"segmenter frame_shift {segmenter.frame_shift} s differs from the features' "
                              f"{features.frame_shift} s")
         if num_workers < 0 or prefetch < 1 or feature_processes < 0:
             raise ValueError("need num_workers >= 0, prefetch >= 1 and feature_processes >= 0, got "
                              f"{num_workers}, {prefetch} and {feature_processes}")
-        self.features, self.normalizer = features, normalizer
+        self.features, self.normalizer, self.label_filter = features, normalizer, label_filter
         self._threads: Executor = (ThreadPoolExecutor(num_workers, thread_name_prefix="statecatcher-lanes")
                                    if num_workers else _Inline())
         self._feature_pool: Executor = _process_pool(feature_processes) if feature_processes else self._threads
@@ -224,8 +229,9 @@ class LaneBatcher:
         waveform = item.waveform.detach().to(torch.float32).numpy()
         samples = span_samples(waveform, round(item.segment.start / shift) * hop, round(item.segment.end / shift) * hop,
                                self.features)
+        verdict = self.label_filter(item.recording, item.segment, item.waveform) if self.label_filter else None
         return _Pending(item.recording.id, item.segment, item.is_last,
-                        self._feature_pool.submit(timed_fbank, samples, self.features))
+                        self._feature_pool.submit(timed_fbank, samples, self.features), verdict)
 
     def _open_audio(self, recording: Recording) -> Future:
         return self._threads.submit(self._decode, recording)
@@ -258,7 +264,7 @@ class LaneBatcher:
             lengths=torch.tensor([len(f) for f in feats], dtype=torch.int64),
             reset=torch.tensor([bool(lane and lane.segment.index == 0) for lane in lanes]),
             active=torch.tensor([lane is not None for lane in lanes]),
-            weight=torch.tensor([float(bool(lane and not lane.segment.skip)) for lane in lanes]),
+            weight=torch.tensor([float(lane is not None and not _masked(lane)) for lane in lanes]),
             texts=[self.normalizer(lane.segment.text) if lane else "" for lane in lanes],
             recording_ids=[lane.recording_id if lane else None for lane in lanes],
             segment_index=[lane.segment.index if lane else -1 for lane in lanes],
@@ -266,7 +272,14 @@ class LaneBatcher:
             end=[lane.segment.end if lane else 0.0 for lane in lanes],
             is_last=[bool(lane and lane.is_last) for lane in lanes],
         )
+        if self.label_filter is not None:
+            batch.info["filtered"] = [lane.verdict.rejections if lane and lane.verdict else () for lane in lanes]
         return batch, seconds
+
+
+def _masked(lane: _Pending) -> bool:
+    """An overlong segment the segmenter skips, or one the label filter rejects: loss weight 0."""
+    return lane.segment.skip or (lane.verdict is not None and lane.verdict.reject)
 
 
 def _process_pool(processes: int) -> ProcessPoolExecutor:

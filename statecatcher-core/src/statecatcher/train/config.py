@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -61,6 +62,10 @@ class RunConfig:
     max_segment_seconds: float = opt(24.0, "longest segment the segmenter aims for")
     overlong_segments: str = opt("keep", "a transcript segment longer than the max: keep (whole) or skip (loss 0)")
     num_workers: int = opt(2, "background threads decoding audio and computing features")
+    # ---- label filters (hallucination detectors, docs/filters.md)
+    label_filters: list = opt([], "label filters to apply (repeatable), e.g. compression_ratio, loss_outlier")
+    filter_options: dict = opt({}, "per-filter options as FILTER.KEY=VALUE, e.g. compression_ratio.threshold=2.0")
+    filter_dry_run: bool = opt(False, "score and report label filters without masking any loss")
     # ---- optimisation
     epochs: int = opt(1, "passes over the training recordings")
     max_steps: int = opt(0, "stop after this many segment steps (0: no limit)")
@@ -78,6 +83,7 @@ class RunConfig:
     log_every: int = opt(10, "log metrics every N steps")
     trackers: list = opt(["console", "jsonl"], "trackers to log to (repeatable)")
     tracker_options: dict = opt({}, "per-tracker options as TRACKER.KEY=VALUE")
+    rank_log: bool = opt(False, "every rank appends RUN_DIR/ranks/rankR.jsonl: step, recordings, parameter digest")
 
     # ------------------------------------------------------------------
     def validate(self) -> RunConfig:
@@ -102,7 +108,10 @@ class RunConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every key, with secrets (``api_key``, ``*token*``...) redacted: safe to save and log."""
+        from ..secrets import redact
+
+        return redact(dataclasses.asdict(self))
 
     def save_toml(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +123,8 @@ class RunConfig:
 
     @classmethod
     def load(cls, toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-        """Defaults <- TOML file <- overrides (CLI flags); every layer is type-checked."""
+        """Defaults <- TOML file <- overrides (CLI flags); every layer is type-checked.  Option tables merge
+        key by key (``[encoder_options] hidden_dim`` from the file survives ``--encoder-opt pattern=m``)."""
         values: dict[str, Any] = {}
         if toml_path is not None:
             path = Path(toml_path)
@@ -124,8 +134,7 @@ class RunConfig:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
             except OSError as exc:
                 raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-        values.update(check_types(overrides or {}, "command line"))
-        return cls(**values).validate()
+        return cls(**merge(values, check_types(overrides or {}, "command line"))).validate()
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -150,11 +159,22 @@ def check_types(values: dict[str, Any], origin: str) -> dict[str, Any]:
     return out
 
 
-def to_toml(values: dict[str, Any]) -> str:
-    """Write a flat dict (with dict values as tables) as TOML; JSON literals are valid TOML for our types."""
-    scalars = [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
-    tables = [
-        f"\n[{k}]\n" + "\n".join(f"{ik} = {json.dumps(iv)}" for ik, iv in v.items())
-        for k, v in values.items() if isinstance(v, dict) and v
-    ]
-    return "\n".join(scalars) + "\n" + "".join(t + "\n" for t in tables)
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated with ``overrides``, merging nested dicts key by key (overrides win)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        both_dicts = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if both_dicts else value
+    return out
+
+
+def to_toml(values: dict[str, Any], table: tuple[str, ...] = ()) -> str:
+    """Write ``values`` as TOML: dict values become tables (nested ones ``[tracker_options.aim]``); JSON
+    literals are valid TOML for our scalar and list types."""
+    header = f"\n[{'.'.join(map(_toml_key, table))}]\n" if table else ""
+    lines = "".join(f"{_toml_key(k)} = {json.dumps(v)}\n" for k, v in values.items() if not isinstance(v, dict))
+    return header + lines + "".join(to_toml(v, (*table, k)) for k, v in values.items() if isinstance(v, dict) and v)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)

@@ -4,11 +4,15 @@ Usage::
 
     statecatcher run --encoder lstm --loss ctc --data local:corpus/ --run-dir runs/demo --max-steps 300
     torchrun --nproc_per_node=2 -m statecatcher run --encoder xlstm --data speechcatcher:http://host:6000
+    statecatcher run --nproc 2 ...          # the same, torchrun started for you (docs/distributed.md)
 
 One step (see DESIGN.md): reset the lanes that start a recording; forward the next segment of every lane
 with the carried state; weight the per-lane loss (0 for inactive or filtered lanes); backward; clip; step;
 detach the state (every ``tbptt_segments`` segments).  A killed run resumes from ``RUN_DIR/checkpoints/``
-with the same lanes, segments, states and RNG streams, so the losses continue exactly.
+with the same lanes, segments, states and RNG streams, so the losses continue exactly.  With several ranks
+(train/distributed.py) each rank streams its own shard into its own lanes, the ranks step in lockstep and
+the loss is normalised by the token count of all ranks, so the gradient is that of one process holding
+every rank's lanes; rank 0 logs and writes checkpoints holding every rank's lanes and states.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from ..data.features import FeatureConfig
 from ..data.lanes import LaneBatcher
 from ..data.segmenter import SegmenterConfig
 from ..decode.pack import tokenizer_payload
+from ..filters import FilterStage
 from ..model import build_model
+from ..options import check_plugin_options
 from ..plugins import get
-from ..state import detach, reset_lanes, state_norms
+from ..state import detach, reset_lanes, state_norms, to_device
 from ..text import TextNormalizer
 from .checkpoint import find_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import RunConfig
+from .distributed import RankLog, init_world
 from .schedule import make_scheduler
 from .tokens import encode_batch, prepare_tokenizer
 
@@ -60,25 +67,31 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
     t_start = time.perf_counter()
     # ------------------------------------------------------------------ setup
     config.validate()
+    check_plugin_options(config)  # before any data is touched: misspelt plugin options name the plugin
+    world = init_world(pick_device(config.device))  # under torchrun: this process's rank (docs/distributed.md)
+    device = world.device
     run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save_toml(run_dir / "config.toml")
-    device = pick_device(config.device)
+    if world.is_main:
+        config.save_toml(run_dir / "config.toml")
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     features = FeatureConfig()
     normalizer = TextNormalizer(lowercase=config.lowercase, strip_punctuation=config.strip_punctuation)
     data_name, _, data_spec = config.data.partition(":")
-    source = get("data_source", data_name).create(data_spec, seed=config.seed, **config.data_options)
+    with world.main_first(per_node=True):  # one rank per machine first: it may fill a cache the others read
+        source = get("data_source", data_name).create(data_spec, seed=config.seed, **config.data_options)
 
     # ------------------------------------------------------------------ tokenizer and model
-    tokenizer = prepare_tokenizer(config, source, normalizer, run_dir / "tokenizer")
+    with world.main_first():  # rank 0 trains the tokenizer into the run dir, the others load it
+        tokenizer = prepare_tokenizer(config, source, normalizer, run_dir / "tokenizer")
     model = build_model(encoder=config.encoder, loss=config.loss, vocab_size=tokenizer.vocab_size,
                         blank_id=tokenizer.blank_id, encoder_options=config.encoder_options,
                         loss_options=config.loss_options).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total_optimizer_steps = max(1, (config.max_steps or estimate_steps(config, source)) // config.accumulate_segments)
+    total_optimizer_steps = max(1, (config.max_steps or estimate_steps(config, source, world.size))
+                                // config.accumulate_segments)
     scheduler = make_scheduler(optimizer, schedule=config.schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_optimizer_steps)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
@@ -94,23 +107,31 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        set_rng_state(ckpt["rng"])
-        state = ckpt["state"]
-        epoch, batcher_state = ckpt["epoch"], ckpt["lanes"]
+        own = world.resume_entry(ckpt["ranks"], source, batch_size=config.batch_size)  # re-shards if W changed
+        set_rng_state(own["rng"])
+        state = state if own["state"] is None else own["state"]
+        epoch, batcher_state = ckpt["epoch"], own["lanes"]
         for key in ("steps", "optimizer_steps", "audio_seconds", "nan_skips"):
             setattr(summary, key, ckpt["summary"][key])
 
-    trackers = trackers if trackers is not None else make_trackers(config, run_dir)
+    trackers = trackers if trackers is not None else make_trackers(config, run_dir) if world.is_main else []
+    rank_log = RankLog(run_dir, world.rank) if config.rank_log else None
+    filters = FilterStage.from_config(config.label_filters, config.filter_options, dry_run=config.filter_dry_run,
+                                      run_dir=run_dir)  # hallucination detectors; none by default
     params = {**config.to_dict(), "total_steps": config.max_steps or None,
               "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
-              "resumed_from": str(checkpoint_path) if checkpoint_path else None}
+              "world_size": world.size, "resumed_from": str(checkpoint_path) if checkpoint_path else None}
     for tracker in trackers:
         tracker.log_params(params)
 
-    def checkpoint(lanes_state: dict) -> None:
+    def checkpoint(lanes_state: dict | None) -> None:
+        # every rank's lanes, carried states and RNG streams; rank 0 writes them all
+        ranks = world.gather({"lanes": lanes_state, "state": to_device(detach(state), "cpu"), "rng": rng_state()})
+        if not world.is_main:
+            return
         save_checkpoint(run_dir / "checkpoints", summary.steps, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng": rng_state(), "state": detach(state), "epoch": epoch, "lanes": lanes_state,
+            "epoch": epoch, "world_size": world.size, "ranks": ranks,
             "config": config.to_dict(), "summary": vars(summary).copy() | {"losses": []},
             "tokenizer": tokenizer_payload(config.tokenizer, config.tokenizer_options, run_dir / "tokenizer"),
             "normalizer": normalizer.to_dict(), "features": dataclasses.asdict(features),
@@ -119,24 +140,29 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
 
     # ------------------------------------------------------------------ the loop
     model.train()
+    forward = world.wrap(model)  # DistributedDataParallel over the ranks, or the model itself
     window: list[float] = []
     pending_loss: torch.Tensor | None = None
     t_window, wait_window = time.perf_counter(), 0.0
+    audio_window, frames_window = summary.audio_seconds, 0  # throughput: audio seconds (all ranks), frames (this rank)
     done = False
     try:
         while epoch < config.epochs and not done:
             batcher = LaneBatcher(
                 source, split=config.split, batch_size=config.batch_size, epoch=epoch,
+                rank=world.rank, world_size=world.size,  # this rank's shard of the recordings
                 segmenter=SegmenterConfig(segment_seconds=config.segment_seconds,
                                           min_seconds=config.min_segment_seconds,
                                           max_seconds=config.max_segment_seconds,
                                           overlong=config.overlong_segments),
-                features=features, normalizer=normalizer, num_workers=config.num_workers)
+                features=features, normalizer=normalizer, num_workers=config.num_workers,
+                label_filter=filters.text_filter)
             if batcher_state is not None:
                 batcher.load_state_dict(batcher_state)
                 batcher_state = None
             with batcher:
-                for batch in batcher:
+                # every rank takes the same steps; one whose shard is done meanwhile gets all-inactive batches
+                for batch in world.lockstep(batcher, batch_size=config.batch_size, feature_dim=features.num_mel_bins):
                     batch = batch.to(device)
                     # -- lanes that start a new recording (or every lane, for the stateless baseline)
                     reset = torch.ones_like(batch.reset) if config.stateless else batch.reset
@@ -144,12 +170,19 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                     # -- forward with the carried state; per-token loss over the weighted lanes
                     targets, target_lens = encode_batch(tokenizer, batch.texts, device)
                     with autocast:
-                        per_lane, _, new_state = model(batch.feats, batch.lengths, targets, target_lens, state)
+                        per_lane, _, new_state = forward(batch.feats, batch.lengths, targets, target_lens, state)
                     weight = batch.weight.to(per_lane.dtype)
-                    tokens = (target_lens.to(per_lane.dtype) * weight).sum().clamp(min=1.0)
-                    loss = (per_lane.float() * weight).sum() / tokens
+                    # -- label filters: a rejected segment keeps its forward (state) but gets weight 0
+                    weight = filters.update(batch, per_lane, target_lens, weight, step=summary.steps + 1)
+                    tokens = (target_lens.to(per_lane.dtype) * weight).sum()
+                    lane_loss = (per_lane.float() * weight).sum()
+                    # -- summed over every rank's lanes; DDP averages the ranks' gradients, hence * world.size
+                    tokens, total_loss, audio_seconds = world.all_sum(
+                        tokens, lane_loss, torch.tensor(batch.audio_seconds, dtype=torch.float64))
+                    tokens = tokens.clamp(min=1.0)
+                    loss = lane_loss * world.size / tokens
                     summary.steps += 1
-                    if not torch.isfinite(loss):
+                    if not torch.isfinite(total_loss):  # the same verdict on every rank
                         summary.nan_skips += 1          # skip the step, keep the previous state
                         pending_loss = None
                         optimizer.zero_grad(set_to_none=True)
@@ -157,7 +190,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                     else:
                         state = new_state
                         pending_loss = loss if pending_loss is None else pending_loss + loss
-                        summary.losses.append(float(loss.detach()))
+                        summary.losses.append(float(total_loss / tokens))
                         window.append(summary.losses[-1])
                     # -- backward every tbptt_segments; optimizer step every accumulate_segments
                     if pending_loss is not None and summary.steps % config.tbptt_segments == 0:
@@ -171,7 +204,10 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                         optimizer.zero_grad(set_to_none=True)
                         scheduler.step()
                         summary.optimizer_steps += 1
-                    summary.audio_seconds += batch.audio_seconds
+                    summary.audio_seconds += float(audio_seconds)
+                    frames_window += batch.feats.shape[0] * batch.feats.shape[1]  # [B, T] input frames, padding too
+                    if rank_log:
+                        rank_log.write(summary.steps, epoch, batch, model)
                     # -- log, checkpoint
                     if summary.steps % config.log_every == 0:
                         stats = batcher.stats()
@@ -182,12 +218,15 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                             "audio_hours": summary.audio_seconds / 3600, "epoch": epoch,
                             "steps_per_s": config.log_every / max(1e-9, now - t_window),
                             "data_wait_pct": 100.0 * wait / max(1e-9, now - t_window),
-                            "nan_skips": summary.nan_skips,
+                            "audio_seconds_per_s": (summary.audio_seconds - audio_window) / max(1e-9, now - t_window),
+                            "frames_per_s": frames_window / max(1e-9, now - t_window),
+                            "nan_skips": summary.nan_skips, **filters.metrics(),
                             **{f"state_norm/{k}": v for k, v in state_norms(state).items()},
                         }
                         for tracker in trackers:
                             tracker.log_metrics(summary.steps, metrics)
                         window, t_window, wait_window = [], now, stats["wait_seconds"]
+                        audio_window, frames_window = summary.audio_seconds, 0
                     if summary.steps % config.checkpoint_every == 0 and pending_loss is None:
                         checkpoint(batcher.state_dict())
                     if config.max_steps and summary.steps >= config.max_steps:
@@ -201,8 +240,12 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                 state = model.init_state(config.batch_size, device)
         checkpoint(final_lanes if done else None)
     finally:
+        filters.close()
         for tracker in trackers:
             tracker.close()
+        if rank_log:
+            rank_log.close()
+    world.close()
     summary.wall_seconds = time.perf_counter() - t_start
     return summary
 
@@ -212,7 +255,8 @@ def make_trackers(config: RunConfig, run_dir: Path) -> list[Any]:
             for name in config.trackers]
 
 
-def estimate_steps(config: RunConfig, source: Any) -> int:
-    """A rough step count for the LR schedule: audio duration / segment length / lanes, times epochs."""
+def estimate_steps(config: RunConfig, source: Any, world_size: int = 1) -> int:
+    """A rough step count for the LR schedule: audio duration / segment length / lanes (of all ranks), times
+    epochs."""
     seconds = sum(rec.duration for rec in source.recordings(config.split))
-    return max(1, math.ceil(seconds / config.segment_seconds / config.batch_size) * config.epochs)
+    return max(1, math.ceil(seconds / config.segment_seconds / (config.batch_size * world_size)) * config.epochs)

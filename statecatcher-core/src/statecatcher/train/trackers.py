@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 class JsonlTracker:
@@ -34,9 +35,10 @@ class JsonlTracker:
 
 
 class ConsoleTracker:
-    """A rich progress bar on stderr: steps, loss, audio hours seen, data-wait share, steps/s, ETA."""
+    """A rich progress bar on stderr: steps, loss, audio hours seen, data-wait share, steps/s, audio seconds
+    per second (x real time), ETA."""
 
-    def __init__(self, run_dir: Path | None = None, *, total_steps: int | None = None, **_: Any) -> None:
+    def __init__(self, run_dir: Path | None = None, **_: Any) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -44,7 +46,7 @@ class ConsoleTracker:
             TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=False,
         )
-        self._task = self._progress.add_task("train", total=total_steps, info="")
+        self._task = self._progress.add_task("train", total=None, info="")  # log_params sets the total
         self._started = False
 
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -58,7 +60,8 @@ class ConsoleTracker:
             self._started = True
         shown = []
         for key, fmt in (("loss", "loss {:.3f}"), ("audio_hours", "{:.2f} h audio"),
-                         ("data_wait_pct", "wait {:.0f}%"), ("steps_per_s", "{:.2f} step/s"), ("wer", "WER {:.1%}")):
+                         ("data_wait_pct", "wait {:.0f}%"), ("steps_per_s", "{:.2f} step/s"),
+                         ("audio_seconds_per_s", "{:.0f}x real time"), ("wer", "WER {:.1%}")):
             value = metrics.get(key)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 shown.append(fmt.format(value))

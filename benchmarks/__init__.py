@@ -1,0 +1,40 @@
+"""statecatcher's benchmarks: every row prints ratios measured in one run on one machine.
+
+    python -m benchmarks                      # every row (under 10 minutes on 2 CPU cores)
+    python -m benchmarks memory losses --small
+
+A row is a function ``row(small: bool) -> list[dict]``; each dict is one result with a ``name``, a
+``ratio`` (finite, positive) and a ``description`` saying what the ratio divides by what, plus the raw
+numbers behind it.  ``ROWS`` maps a row's name to its ``"module:function"`` (imported only when the row
+runs) and a one-line summary.  docs/performance.md explains every row.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    target: str  # "benchmarks.module:function", called as function(small) -> list[dict]
+    summary: str
+
+    def load(self) -> Callable[[bool], list[dict]]:
+        module, _, attr = self.target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+ROWS = {row.name: row for row in (
+    Row("memory", "benchmarks.bench_memory_context:run",
+        "peak RSS of stateful training over 1/10/60 min of audio vs full-sequence training"),
+    Row("data_path", "benchmarks.bench_data_path:bench_data_path",
+        "audio s/s of the speechcatcher client (keep-alive on/off) over loopback vs local files"),
+    Row("data_wait", "benchmarks.bench_data_wait:run", "% of step time the trainer waits for data"),
+    Row("encoders", "benchmarks.bench_encoders:run",
+        "fwd+bwd frames/s of lstm, xlstm, rwkv7 chunkwise and recurrent at ~2M parameters"),
+    Row("losses", "benchmarks.bench_losses:run", "time and peak memory of CTC and RNN-T backends (full, pruned)"),
+    Row("streaming", "benchmarks.bench_streaming:run", "real-time factor of streaming transcription per encoder"),
+)}

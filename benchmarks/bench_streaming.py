@@ -1,0 +1,76 @@
+"""Row ``streaming``: real-time factor of streaming transcription per encoder on CPU, with 1 and 2 threads.
+
+    python -m benchmarks streaming [--small]
+
+``statecatcher.decode.streaming.transcribe_waveform`` streams a synthetic recording
+(``statecatcher.testing.dummies``, 30 s) in 0.5 s chunks through a ``Transcriber``: streaming fbank features,
+the encoder with its carried state, CTC greedy decoding and the sentencepiece tokenizer.  The models are the
+``encoders`` row's ~2M-parameter encoders with a CTC head and random weights (the real-time factor hardly
+depends on the weights; an untrained head emits a token at most frames, so decoding text costs a little
+more than with a trained one).  RTF = processing seconds / audio seconds: below 1 is faster than real time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.bench_encoders import equal_size_encoders
+
+CHUNK_SECONDS = 0.5
+VOCAB_SIZE = 32
+
+
+def trained_tokenizer(model_dir: Path):
+    """A sentencepiece tokenizer with ``VOCAB_SIZE`` ids trained on the dummy corpus's transcripts."""
+    import statecatcher
+    from statecatcher.testing.dummies import make_recordings
+    from statecatcher.text import TextNormalizer
+
+    normalizer = TextNormalizer()
+    texts = [normalizer(segment.text) for recording in make_recordings(20, seed=5) for segment in recording.segments]
+    tokenizer = statecatcher.get_tokenizer("sentencepiece")
+    tokenizer.train(texts, VOCAB_SIZE, model_dir)
+    return tokenizer
+
+
+def real_time_factor(transcriber, waveform, audio_seconds: float) -> float:
+    from statecatcher.decode.streaming import transcribe_waveform
+
+    started = time.perf_counter()
+    transcribe_waveform(transcriber, waveform, CHUNK_SECONDS)
+    return (time.perf_counter() - started) / audio_seconds
+
+
+def run(small: bool = False) -> list[dict]:
+    """One result per encoder and thread count: its real-time factor."""
+    import torch
+
+    from statecatcher.data.fbank import FeatureConfig
+    from statecatcher.decode.pack import LoadedModel
+    from statecatcher.decode.streaming import Transcriber
+    from statecatcher.model import build_model
+    from statecatcher.testing.dummies import make_recording
+    from statecatcher.text import TextNormalizer
+
+    audio_seconds = 2.0 if small else 30.0
+    waveform = make_recording("stream", duration=audio_seconds, seed=11).load_audio()
+    with tempfile.TemporaryDirectory(prefix="statecatcher-bench-tok-") as scratch:
+        tokenizer = trained_tokenizer(Path(scratch))
+    results = []
+    for label, (name, options) in equal_size_encoders().items():
+        torch.manual_seed(0)
+        model = build_model(encoder=name, loss="ctc", vocab_size=tokenizer.vocab_size, encoder_options=options).eval()
+        loaded = LoadedModel(model=model, tokenizer=tokenizer, normalizer=TextNormalizer(), features=FeatureConfig(),
+                             config={"encoder": name, "encoder_options": options, "loss": "ctc"})
+        transcriber = Transcriber(loaded)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            real_time_factor(transcriber, waveform[: 16_000], 1.0)  # warm-up: first-call allocations
+            rtf = real_time_factor(transcriber, waveform, audio_seconds)
+            print(f"streaming, {label}, {threads} thread(s): RTF {rtf:.3f}", flush=True)
+            results.append({"name": f"{label}, {threads} thread{'s' * (threads > 1)}: RTF", "ratio": rtf,
+                            "description": f"processing s / audio s, {audio_seconds:g} s in {CHUNK_SECONDS:g} s "
+                                           f"chunks, CTC head, random weights", "threads": threads})
+    return results

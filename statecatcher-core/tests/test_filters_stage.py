@@ -1,0 +1,161 @@
+"""The filter stage: verdicts per training segment, masking in the lane batcher, the loss detector, the report."""
+
+import json
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from statecatcher.cli import cli
+from statecatcher.data.lanes import LaneBatcher
+from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment
+from statecatcher.filters import FilterStage, Rejection
+from statecatcher.filters.model import LossOutlier
+from statecatcher.filters.text import KnownPhrases
+from statecatcher.records import Recording, Segment
+from statecatcher.registry import UnknownNameError
+from statecatcher.testing.dummies import make_recordings
+
+SEGMENTER = SegmenterConfig(segment_seconds=2.0, min_seconds=1.0, max_seconds=3.0)
+
+
+class RejectWord:
+    """Rejects transcript segments whose text contains ``word`` (a throw-away detector)."""
+
+    name = "reject_word"
+
+    def __init__(self, word: str):
+        self.word = word
+
+    def score(self, segment, context):
+        hit = self.word in segment.text.lower()
+        return float(hit), hit
+
+
+def recording_with(*texts: str) -> Recording:
+    segments = tuple(Segment(2.0 * i, 2.0 * i + 1.5, text) for i, text in enumerate(texts))
+    return Recording("rec", 2.0 * len(texts), segments, load_audio=lambda: torch.zeros(0))
+
+
+def test_a_training_segment_is_rejected_when_any_of_its_transcript_segments_is():
+    recording = recording_with(" Good words here.", " Thanks for watching!", " More good words.")
+    whole = TrainingSegment(0, 0.0, 6.0, "", transcript_indices=(0, 1, 2))
+    verdict = FilterStage([KnownPhrases()]).judge(recording, whole)
+    assert verdict.reject and verdict.rejections == (Rejection("known_phrases", 1.0, 2.0, 3.5, "Thanks for watching!"),)
+    assert not FilterStage([KnownPhrases()]).judge(recording, replace(whole, transcript_indices=(0, 2))).reject
+    dry = FilterStage([KnownPhrases()], dry_run=True).judge(recording, whole)
+    assert not dry.reject and dry.rejections == verdict.rejections
+
+
+class ListSource:
+    def __init__(self, recordings):
+        self.items = list(recordings)
+
+    def recordings(self, split, *, rank=0, world_size=1, epoch=0, start=0):
+        return iter(self.items[rank::world_size][start:])
+
+
+def batches(label_filter=None):
+    source = ListSource(make_recordings(5, min_duration=3.0, max_duration=8.0, seed=11))
+    with LaneBatcher(source, batch_size=2, segmenter=SEGMENTER, num_workers=0, label_filter=label_filter) as batcher:
+        return list(batcher)
+
+
+def test_filtered_lanes_keep_their_audio_and_lose_only_their_weight():
+    plain = batches()
+    stage = FilterStage([RejectWord("alpha")])
+    filtered = batches(stage.text_filter)
+    assert len(plain) == len(filtered)
+    rejected = 0
+    for a, b in zip(plain, filtered, strict=True):
+        assert torch.equal(a.feats, b.feats) and torch.equal(a.lengths, b.lengths) and a.texts == b.texts
+        assert torch.equal(a.reset, b.reset) and torch.equal(a.active, b.active)
+        for lane, rejections in enumerate(b.info["filtered"]):
+            has_alpha = any("alpha" in r.text.lower() for r in rejections)
+            assert has_alpha == ("alpha" in a.texts[lane])
+            assert float(b.weight[lane]) == (0.0 if has_alpha else float(a.weight[lane]))
+            rejected += has_alpha
+    assert rejected > 0
+    assert "filtered" not in plain[0].info
+
+
+def fake_batch(texts, active=None):
+    size = len(texts)
+    return SimpleNamespace(batch_size=size, active=torch.tensor(active or [True] * size), texts=list(texts),
+                           start=[0.0] * size, end=[2.0] * size, recording_ids=[f"r{b}" for b in range(size)],
+                           segment_index=list(range(size)), info={})
+
+
+def test_loss_outlier_collects_a_warmup_then_rejects_robust_outliers():
+    detector = LossOutlier(threshold=3.5, warmup=4, window=8)
+    segment = Segment(0.0, 1.0, "x")
+    for loss in (1.0, 1.1, 0.9, 1.0):
+        assert detector.score(segment, {"token_loss": loss}) == (0.0, False)
+    z, reject = detector.score(segment, {"token_loss": 5.0})
+    assert reject and z == pytest.approx((5.0 - 1.0) / (1.4826 * 0.05))  # MAD 0.05 of [0.9, 1, 1, 1.1]
+    assert list(detector.recent) == [1.0, 1.1, 0.9, 1.0]  # the outlier stays out of the reference
+    assert detector.score(segment, {"token_loss": 1.05})[1] is False
+    assert detector.score(segment, {"token_loss": float("nan")}) == (0.0, False)
+
+
+def test_update_masks_loss_outliers_counts_and_reports(tmp_path):
+    stage = FilterStage([LossOutlier(warmup=3, window=10)], report_path=tmp_path / "filter.jsonl")
+    target_lens = torch.tensor([10, 10, 10])
+    weight = torch.ones(3)
+    for _ in range(2):  # warm-up: 6 lanes of ~1 nat per token
+        out = stage.update(fake_batch(["a", "b", "c"]), torch.tensor([10.0, 11.0, 9.0]), target_lens, weight, step=1)
+        assert torch.equal(out, weight)
+    out = stage.update(fake_batch(["a", "bad", "c"]), torch.tensor([10.0, 80.0, 9.5]), target_lens, weight, step=3)
+    assert out.tolist() == [1.0, 0.0, 1.0] and weight.tolist() == [1.0, 1.0, 1.0]
+    assert stage.metrics() == {"filtered/loss_outlier": 1, "filtered/segments": 1, "filtered/share": 1 / 9}
+    stage.close()
+    (row,) = [json.loads(line) for line in (tmp_path / "filter.jsonl").read_text().splitlines()]
+    assert row["detector"] == "loss_outlier" and row["text"] == "bad" and row["recording_id"] == "r1"
+    assert row["step"] == 3 and row["masked"] is True and row["score"] > 3.5
+
+
+def test_update_reports_pipeline_rejections_and_a_dry_run_masks_nothing(tmp_path):
+    stage = FilterStage([KnownPhrases(), LossOutlier(warmup=1)], dry_run=True, report_path=tmp_path / "f.jsonl")
+    batch = fake_batch(["x", "y"], active=[True, False])
+    batch.info["filtered"] = [(Rejection("known_phrases", 1.0, 0.0, 1.0, "thanks for watching"),), ()]
+    weight = torch.tensor([1.0, 0.0])
+    out = stage.update(batch, torch.tensor([3.0, 0.0]), torch.tensor([3, 0]), weight, step=7)
+    assert torch.equal(out, weight)
+    assert stage.metrics()["filtered/known_phrases"] == 1 and stage.metrics()["filtered/loss_outlier"] == 0
+    stage.close()
+    assert json.loads((tmp_path / "f.jsonl").read_text())["masked"] is False
+
+
+def test_from_config_errors_name_the_filter_and_the_key(tmp_path):
+    with pytest.raises(UnknownNameError, match="nope"):
+        FilterStage.from_config(["nope"], {})
+    with pytest.raises(ValueError, match="filter_options: options given for silence"):
+        FilterStage.from_config(["char_rate"], {"silence": {"min_speech_fraction": 0.1}})
+    with pytest.raises(ValueError, match="filter_options.char_rate"):
+        FilterStage.from_config(["char_rate"], {"char_rate": {"bogus": 1}})
+    stage = FilterStage.from_config(["char_rate", "loss_outlier"], {"char_rate": {"max_rate": 20.0}}, run_dir=tmp_path)
+    assert [d.name for d in stage.pipeline_detectors] == ["char_rate"] and stage.pipeline_detectors[0].max_rate == 20.0
+    assert [d.name for d in stage.loss_detectors] == ["loss_outlier"]
+    stage.close()
+    empty = FilterStage.from_config([], {}, run_dir=tmp_path / "none")
+    assert empty.text_filter is None and empty.metrics() == {}
+    assert not (tmp_path / "none").exists()
+
+
+def test_filter_report_command_summarises_per_detector(tmp_path):
+    rows = [{"step": 1, "recording_id": "a", "segment_index": 0, "detector": "char_rate", "score": s,
+             "start": 0.0, "end": 1.0, "text": f"text {s}", "masked": True} for s in (35.0, 50.0)]
+    rows.append({**rows[0], "detector": "silence", "score": 0.1, "segment_index": 1})
+    (tmp_path / "filter.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(cli, ["filter-report", str(tmp_path), "--json", "--examples", "1"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["segments"] == 2 and summary["recordings"] == 1
+    assert [(d["detector"], d["count"]) for d in summary["detectors"]] == [("char_rate", 2), ("silence", 1)]
+    assert summary["detectors"][0]["examples"][0]["text"] == "text 50.0"
+    table = CliRunner().invoke(cli, ["filter-report", str(tmp_path)])
+    assert table.exit_code == 0 and "char_rate" in table.output and "35 .. 50" in table.output
+    missing = CliRunner().invoke(cli, ["filter-report", str(tmp_path / "..")])
+    assert missing.exit_code != 0 and "no filter report" in missing.output

@@ -1,0 +1,99 @@
+"""`statecatcher run` with the real plugins: their options are flags, and mistakes in flags or in a run config
+fail before any data is fetched, naming the key (or option and plugin).
+
+The data specs point at a folder and a server that do not exist: an error about them would mean data was
+touched before the config was checked.
+"""
+
+import pytest
+from click.testing import CliRunner
+
+from statecatcher.cli import cli
+from statecatcher.options import options_of
+from statecatcher.plugins import get_registry
+
+NO_DATA = ["--data", "local:/no/such/corpus", "--run-dir", "/no/such/run"]
+NO_SERVER = 'data = "speechcatcher:http://127.0.0.1:9"\n'  # port 9 (discard): nothing listens
+
+
+@pytest.fixture
+def training_must_not_start(monkeypatch):
+    monkeypatch.setattr("statecatcher.train.loop.train", lambda config: pytest.fail(f"training started: {config}"))
+
+
+@pytest.fixture
+def captured_config(monkeypatch):
+    seen = []
+    monkeypatch.setattr("statecatcher.train.loop.train", lambda config: seen.append(config) or 1 / 0)
+    return seen
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["run", *args], terminal_width=200)
+
+
+def test_every_registered_help_text_names_a_real_option():
+    for entry in get_registry().entries():
+        if entry.options:
+            assert set(entry.options) <= set(options_of(entry).options), f"{entry.kind} {entry.name}"
+
+
+def test_run_help_shows_the_chosen_encoder_and_loss_options():
+    shown = run("--encoder", "xlstm", "--loss", "rnnt", "--help").output
+    assert "--xlstm-pattern VALUE" in shown and "block pattern, comma-separated: m = mLSTM block" in shown
+    assert "--xlstm-hidden-dim INTEGER" in shown and "[default: 256]" in shown
+    assert "--rnnt-prune-range INTEGER" in shown and "--rnnt-pruned / --no-rnnt-pruned" in shown
+    assert "--lstm-hidden-dim" not in shown  # the default encoder's options give way to the chosen one's
+    assert "--lstm-hidden-dim INTEGER" in run("--help").output
+    assert "--rwkv7-head-size INTEGER" in run("--encoder", "rwkv7", "--help").output
+    assert "--rwkv7-version" not in run("--encoder", "rwkv7", "--help").output  # fixed by the factory
+
+
+def test_xlstm_pattern_flag_lands_in_encoder_options(captured_config):
+    run("--encoder", "xlstm", "--xlstm-pattern", "m,s", "--xlstm-hidden-dim", "64", "--encoder-opt", "dropout=0.1",
+        "--loss", "rnnt", "--rnnt-pruned", *NO_DATA)
+    (config,) = captured_config
+    assert config.encoder_options == {"pattern": "m,s", "hidden_dim": 64, "dropout": 0.1}
+    assert config.loss_options == {"pruned": True}
+
+
+def test_misspelt_encoder_opt_names_the_option_and_the_plugin(training_must_not_start):
+    result = run("--encoder", "xlstm", "--encoder-opt", "patern=m", *NO_DATA)
+    assert result.exit_code == 2
+    expected = "encoder 'xlstm' (statecatcher-xlstm 0.1.0) has no option 'patern' (did you mean 'pattern'?)"
+    assert expected in result.output
+    assert "Its options: backend, chunk_size, conv_kernel, dropout, hidden_dim, num_heads, pattern" in result.output
+
+
+def test_misspelt_or_mistyped_config_keys_fail_naming_key_and_file(tmp_path, training_must_not_start):
+    cases = {
+        "batch_sise = 3\n": "run.toml: unknown config key 'batch_sise' (did you mean batch_size?)",
+        'lr = "fast"\n': "run.toml: config key 'lr' must be float, got str 'fast'",
+        'encoder = "xlstm"\n[encoder_options]\npatern = "m,s"\n': "encoder 'xlstm' (statecatcher-xlstm 0.1.0) has no "
+                                                                   "option 'patern'",
+        # the default loss, ctc, has no prune_range; rnnt has, as an int
+        '[loss_options]\nprune_range = 5\n': "loss 'ctc' (statecatcher-ctc 0.1.0) has no option 'prune_range'",
+        'loss = "rnnt"\n[loss_options]\nprune_range = "five"\n': "option 'prune_range' of loss 'rnnt' must be int",
+    }
+    for text, message in cases.items():
+        path = tmp_path / "run.toml"
+        path.write_text(NO_SERVER + text)
+        result = run("--config", str(path), "--run-dir", str(tmp_path / "run"))
+        assert result.exit_code == 2, (text, result.output)
+        assert message in " ".join(result.output.split()), (text, result.output)
+        assert not (tmp_path / "run").exists()
+
+
+def test_the_aim_tracker_takes_its_options_as_flags(captured_config):
+    pytest.importorskip("statecatcher_aim")
+    shown = run("--tracker", "aim", "--help").output
+    assert "--aim-repo TEXT" in shown and "[default: ./.aim]" in shown and "--aim-experiment" in shown
+    run("--tracker", "jsonl", "--tracker", "aim", "--aim-repo", "/tmp/aim-repo", *NO_DATA)
+    (config,) = captured_config
+    assert config.tracker_options == {"aim": {"repo": "/tmp/aim-repo"}}
+
+
+def test_tracker_options_for_a_tracker_not_chosen_are_refused(training_must_not_start):
+    result = run("--tracker", "jsonl", "--tracker-opt", "aim.repo=/tmp/aim-repo", *NO_DATA)
+    assert result.exit_code == 2
+    assert "tracker_options: options given for 'aim', which is not among the trackers ['jsonl']" in result.output
