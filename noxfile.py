@@ -103,6 +103,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def filter_experiment(session: nox.Session) -> None:
+    """Label filters: WER with vs without filtering on 20% corrupted labels (docs/filters.md)."""
+    install_editable(session, *PLUGINS)
+    session.run("python", "-m", "statecatcher.filters.experiment", "--out", "runs/filter-experiment",
+                *session.posargs)
+
+
+@nox.session(default=False)
 def experiment(session: nox.Session) -> None:
     """The longer experiments behind RESULTS.md."""
     session.skip("not ready yet")

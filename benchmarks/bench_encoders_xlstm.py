@@ -54,8 +54,9 @@ def frames_per_second(encoder, feats, repeats: int) -> float:
 
 def bench_xlstm_vs_lstm(seconds: float = 10, batch: int = 8, repeats: int = 3, threads: int = 1) -> dict:
     """Frames/s of ``xlstm`` and of an equal-size ``lstm`` (forward + backward, CPU), and their ratio."""
-    import statecatcher
     import torch
+
+    import statecatcher
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

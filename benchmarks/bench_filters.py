@@ -4,7 +4,7 @@
     python benchmarks/bench_filters.py --small    # fewer recordings and steps (~3 min on 2 busy CPU cores)
 
 Corpora: tone-word recordings (:mod:`statecatcher.testing.dummies`) and, when the synth plugin is installed,
-the cached synthetic podcast corpus of the cross-package tests split into its sentences (Whisper-sized
+the experiment's synthetic podcast corpus (4 episodes, cached) split into its sentences (Whisper-sized
 segments).  A quarter of the transcript segments are corrupted (:mod:`statecatcher.filters.corrupt`: looped
 phrases, text over muted audio, swapped texts, invented outros), the rest are clean.  Each transcript segment
 is judged alone.  Text and audio detectors need no model; the model detector (``loss_outlier``) scores each
@@ -47,7 +47,7 @@ def dummy_corpus(count: int, seed: int):
 
 
 def synth_corpus(seed: int):
-    """The cross-package tests' synthetic corpus (built once, cached), each turn split into its sentences."""
+    """The experiment's synthetic corpus (built once, cached), each turn split into its sentences."""
     try:
         recordings = sentence_recordings(synth_corpus_path())
     except ImportError:  # statecatcher-synth is not installed

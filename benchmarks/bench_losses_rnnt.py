@@ -29,6 +29,7 @@ ENC_DIM, PRED_DIM, JOINER_DIM = 256, 256, 256
 def measure(options: dict, sizes: dict) -> tuple[float, float]:
     """Seconds and peak extra MiB of one RNN-T forward + backward (run inside a fresh process)."""
     import torch
+
     from statecatcher_rnnt.loss import RNNTLoss
 
     torch.set_num_threads(1)

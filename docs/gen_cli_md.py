@@ -13,6 +13,7 @@ from pathlib import Path
 os.environ["STATECATCHER_LOAD_PLUGINS"] = ""  # the reference documents core, whatever else is installed
 
 from click.testing import CliRunner  # noqa: E402
+
 from statecatcher.cli import cli, command_paths  # noqa: E402
 
 CLI_MD = Path(__file__).with_name("cli.md")

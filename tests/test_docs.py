@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from statecatcher import hookspecs
 
 ROOT = Path(__file__).parents[1]

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+import torch
+
 from statecatcher.data.local import LocalDataSource
 from statecatcher.decode.evaluate import evaluate_recordings, evaluate_segments
 from statecatcher.decode.pack import load_model
@@ -84,14 +86,15 @@ def test_undecodable_audio_is_a_clear_error(overfit_run, tmp_path):
 
 
 _PEAK_RSS = """
-import resource, sys
+import re, sys
 from statecatcher.decode.audio_stream import iter_audio_chunks
 from statecatcher.decode.streaming import Transcriber
 t = Transcriber.from_checkpoint(sys.argv[1])
 for chunk in iter_audio_chunks(sys.argv[2], 1.0):
     t.feed(chunk)
 t.finish()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (pytest) parent across fork + exec
+print(re.search(r"VmHWM:\s+(\d+) kB", open("/proc/self/status").read()).group(1))
 """
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+
 from statecatcher.data.audio import AudioDecodeError, audio_duration, decode_audio_bytes, load_audio
 
 

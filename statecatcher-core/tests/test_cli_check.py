@@ -2,6 +2,7 @@
 
 import pytest
 from click.testing import CliRunner
+
 from statecatcher import hookimpl
 from statecatcher.cli import cli
 from statecatcher.cli.check_cmd import parse_options

@@ -6,6 +6,7 @@ import sys
 import click
 import pytest
 from click.testing import CliRunner
+
 from statecatcher import __version__, hookimpl
 from statecatcher import cli as cli_package
 from statecatcher.cli import BUILTIN_COMMANDS, LazyGroup, cli, command_name, command_paths

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+
 from statecatcher import hookimpl, plugins
 from statecatcher.cli import cli
 from statecatcher.plugins import registered

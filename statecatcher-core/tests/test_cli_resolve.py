@@ -3,6 +3,7 @@
 import click
 import pytest
 from click.testing import CliRunner
+
 from statecatcher import hookimpl, plugins
 from statecatcher.cli.resolve import resolve
 from statecatcher.plugins import registered

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from statecatcher.testing import ConformanceError, EncoderConformance, broken
 from statecatcher.testing.checks import CHECKS, run_all_checks
 

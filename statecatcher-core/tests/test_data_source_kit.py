@@ -1,6 +1,7 @@
 """The data-source conformance kit passes a correct source and catches each kind of broken one."""
 
 import pytest
+
 from statecatcher.testing import DataSourceConformance
 from statecatcher.testing.data_source import (
     check_order_is_deterministic,

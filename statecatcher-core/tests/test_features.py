@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from statecatcher.data.features import FeatureConfig, StreamingFeatures, features_for_span, recording_features
 
 CONFIG = FeatureConfig()

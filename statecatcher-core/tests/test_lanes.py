@@ -3,6 +3,7 @@ import threading
 
 import pytest
 import torch
+
 from statecatcher.data.audio import AudioDecodeError
 from statecatcher.data.features import recording_features
 from statecatcher.data.lanes import LaneBatcher

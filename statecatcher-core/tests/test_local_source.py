@@ -3,6 +3,7 @@ import json
 import pytest
 import soundfile
 import torch
+
 from statecatcher.data.local import LocalDataSource, hash_split
 from statecatcher.data.transcripts import TranscriptError
 from statecatcher.testing import DataSourceConformance

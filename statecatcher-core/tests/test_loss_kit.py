@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from statecatcher.testing import LossConformance
 from statecatcher.testing.checks import ConformanceError
 from statecatcher.testing.rnnt_reference import alignments, brute_force_rnnt_loss, brute_force_rnnt_nll
-from torch import nn
 
 BLANK = 0
 

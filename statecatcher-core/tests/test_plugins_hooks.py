@@ -3,6 +3,7 @@
 from types import SimpleNamespace
 
 from click.testing import CliRunner
+
 from statecatcher import get_data_source, get_encoder, get_loss, get_tokenizer, get_tracker, hookimpl
 from statecatcher.cli import LazyGroup
 from statecatcher.plugins import get, registered

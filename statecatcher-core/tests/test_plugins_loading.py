@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pluggy
 import pytest
+
 from statecatcher import hookimpl, plugins
 from statecatcher.plugins import (
     DEFAULT_PLUGINS,

@@ -1,6 +1,7 @@
 """Registry: names -> factories, lazy ``module:attr`` factories, collisions, unknown names."""
 
 import pytest
+
 from statecatcher.registry import KINDS, Entry, PluginError, Registry, UnknownNameError
 
 

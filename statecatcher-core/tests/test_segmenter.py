@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from statecatcher.data.segmenter import SegmenterConfig, segment_recording
 from statecatcher.records import Recording, Segment
 

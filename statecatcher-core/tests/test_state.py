@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from statecatcher.state import (
     detach,
     keep_lanes,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from statecatcher import hookimpl
 from statecatcher.plugins import registered
 from statecatcher.registry import UnknownNameError

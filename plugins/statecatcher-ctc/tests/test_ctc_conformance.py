@@ -6,6 +6,7 @@ import itertools
 import math
 
 import torch
+
 from statecatcher.testing import LossConformance
 from statecatcher_ctc.loss import CTCLoss
 

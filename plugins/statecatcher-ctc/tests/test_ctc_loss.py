@@ -11,6 +11,7 @@ import random
 
 import pytest
 import torch
+
 from statecatcher import get_loss
 from statecatcher.testing.loss import run_decode
 from statecatcher_ctc.loss import CTCLoss

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from statecatcher.state import max_abs_diff, select_lanes
 from statecatcher_lstm.encoder import LSTMEncoder
 

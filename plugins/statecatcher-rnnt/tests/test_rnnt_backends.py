@@ -6,6 +6,7 @@ import logging
 
 import pytest
 import torch
+
 from statecatcher.testing.rnnt_reference import brute_force_rnnt_loss
 from statecatcher_rnnt import backends
 from statecatcher_rnnt.backends.torch_lattice import rnnt_loss_torch

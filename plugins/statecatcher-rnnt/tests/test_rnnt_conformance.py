@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from statecatcher.testing import LossConformance
 from statecatcher.testing.rnnt_reference import brute_force_rnnt_loss
 from statecatcher_rnnt.loss import RNNTLoss

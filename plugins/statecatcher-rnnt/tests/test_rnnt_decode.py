@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+
 from statecatcher.state import load_state, max_abs_diff, save_state
 from statecatcher.testing.loss import run_decode
 from statecatcher_rnnt.loss import RNNTLoss
-from torch import nn
 
 VOCAB, FEATURES = 7, 8
 

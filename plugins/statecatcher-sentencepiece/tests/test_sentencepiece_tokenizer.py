@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from statecatcher.testing.tokenizer import SAMPLE_TEXTS, sample_texts
 from statecatcher.text import TextNormalizer
 from statecatcher.tokenizer_utils import load_normalizer, train_or_load

@@ -9,7 +9,8 @@ from statecatcher.secrets import REDACTED, is_secret_name, redact, scrub, scrub_
 
 def test_secret_names():
     assert all(map(is_secret_name, ["api_key", "API_KEY", "apikey", "hf_token", "client_secret", "db_password"]))
-    assert not any(map(is_secret_name, ["language", "keys", "cache_dir", "key_frames"]))
+    assert not any(map(is_secret_name, ["language", "keys", "cache_dir", "key_frames", "tokenizer",
+                                        "tokenizer_options"]))
 
 
 def test_redact_hides_secret_values_at_any_depth_and_keeps_the_rest():

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+
 from statecatcher_synth import voices
 from statecatcher_synth.audio import SAMPLE_RATE, SAMPLES_PER_MS, place, to_16k, trim_silence
 from statecatcher_synth.effects import apply_effects, check_effects

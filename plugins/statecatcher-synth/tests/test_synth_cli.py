@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from statecatcher_synth.cli import synth_corpus
 
 

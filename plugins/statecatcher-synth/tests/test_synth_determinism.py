@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from statecatcher_synth.corpus import build_corpus, cached_corpus, corpus_key
 
 

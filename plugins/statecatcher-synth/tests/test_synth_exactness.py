@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from statecatcher_synth.audio import NOISE_FLOOR_DBFS, SAMPLE_RATE, frame_rms_db
 from statecatcher_synth.voices import default_voices
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from statecatcher_synth.corpus import split_of
 
 

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 import torch
+
 from statecatcher_xlstm import backends
 from statecatcher_xlstm.backends import choose_mlstm_backend, choose_slstm_backend
 from statecatcher_xlstm.encoder import XLSTMEncoder

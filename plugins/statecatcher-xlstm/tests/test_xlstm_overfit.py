@@ -2,6 +2,7 @@
 
 import torch
 import torch.nn.functional as F_
+
 from statecatcher.state import detach
 from statecatcher_xlstm.encoder import XLSTMEncoder
 

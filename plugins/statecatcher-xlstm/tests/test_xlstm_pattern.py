@@ -1,6 +1,7 @@
 """``--xlstm-pattern``: which blocks the encoder stacks, and clear errors for anything else."""
 
 import pytest
+
 from statecatcher_xlstm.blocks import MLSTMBlock, SLSTMBlock
 from statecatcher_xlstm.encoder import XLSTMEncoder, parse_pattern
 

@@ -3,10 +3,11 @@
 import pytest
 import torch
 from mlstm_kernels.torch import get_mlstm_kernel
+from xlstm.blocks.slstm.src.vanilla import slstm_pointwise_function_registry
+
 from statecatcher.state import detach, leaves, max_abs_diff, reset_lanes, select_lanes
 from statecatcher_xlstm.blocks import MLSTMBlock, SLSTMBlock
 from statecatcher_xlstm.encoder import XLSTMEncoder
-from xlstm.blocks.slstm.src.vanilla import slstm_pointwise_function_registry
 
 
 def tiny_encoder(**options) -> XLSTMEncoder:

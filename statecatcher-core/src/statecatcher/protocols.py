@@ -18,8 +18,9 @@ convolution caches (including the subsampling front end's) and partial frame sta
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -48,11 +49,11 @@ class StatefulEncoder(Protocol):
     output_dim: int
     subsampling: int
 
-    def init_state(self, batch_size: int, device: "torch.device | None" = None,
-                   dtype: "torch.dtype | None" = None) -> State: ...
+    def init_state(self, batch_size: int, device: torch.device | None = None,
+                   dtype: torch.dtype | None = None) -> State: ...
 
-    def forward(self, feats: "torch.Tensor", lengths: "torch.Tensor",
-                state: State) -> "tuple[torch.Tensor, torch.Tensor, State]": ...
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor,
+                state: State) -> tuple[torch.Tensor, torch.Tensor, State]: ...
 
 
 @runtime_checkable
@@ -68,7 +69,7 @@ class Loss(Protocol):
     relative to the chunk.  Whatever crosses chunk boundaries (last CTC token, predictor context) is state.
     """
 
-    def init_state(self, batch_size: int, device: "torch.device | None" = None) -> State: ...
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> State: ...
 
     def forward(self, enc_out, enc_lens, targets, target_lens, state): ...
 
@@ -106,7 +107,7 @@ class DataSource(Protocol):
     """
 
     def recordings(self, split: str, *, rank: int = 0, world_size: int = 1, epoch: int = 0,
-                   start: int = 0) -> Iterator["Recording"]: ...
+                   start: int = 0) -> Iterator[Recording]: ...
 
     def describe(self) -> Mapping[str, Any]: ...
 
@@ -134,4 +135,4 @@ class LabelFilter(Protocol):
 
     name: str
 
-    def score(self, segment: "Segment", context: Mapping[str, Any]) -> tuple[float, bool]: ...
+    def score(self, segment: Segment, context: Mapping[str, Any]) -> tuple[float, bool]: ...

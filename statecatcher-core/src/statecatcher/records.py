@@ -7,8 +7,9 @@ carries a ``load_audio`` callable that its data source built, and only the data 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -43,6 +44,6 @@ class Recording:
     id: str
     duration: Seconds
     segments: tuple[Segment, ...]
-    load_audio: Callable[[], "torch.Tensor"] = field(compare=False, repr=False)
+    load_audio: Callable[[], torch.Tensor] = field(compare=False, repr=False)
     sample_rate: int | None = None
     meta: dict = field(default_factory=dict, compare=False, repr=False)

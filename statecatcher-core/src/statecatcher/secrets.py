@@ -1,7 +1,8 @@
 """Keeping secrets (API keys, tokens, passwords) out of saved configs, logs and error messages.
 
-A key is secret when its name, lower-cased, is ``api_key`` / ``apikey`` or contains ``token``, ``secret``
-or ``password``.  :func:`redact` replaces such values with :data:`REDACTED` anywhere in a nested config;
+A key is secret when its name, lower-cased, is ``api_key`` / ``apikey`` or has ``token``, ``secret`` or
+``password`` as one of its ``_``/``-``-separated words (``hf_token`` is secret, ``tokenizer`` is not).
+:func:`redact` replaces such values with :data:`REDACTED` anywhere in a nested config;
 :func:`scrub` removes known secret strings from free text (URLs that carry the key as a path segment);
 :func:`scrub_logger` does it for every record of a logger (e.g. urllib3's, which logs request paths).
 """
@@ -9,6 +10,7 @@ or ``password``.  :func:`redact` replaces such values with :data:`REDACTED` anyw
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,7 +22,7 @@ _SECRET_PARTS = ("token", "secret", "password")
 def is_secret_name(name: str) -> bool:
     """Whether a config key of this name holds a secret (``api_key``, ``hf_token``, ``client_secret``...)."""
     lowered = str(name).lower()
-    return lowered in _SECRET_NAMES or any(part in lowered for part in _SECRET_PARTS)
+    return lowered in _SECRET_NAMES or any(word in _SECRET_PARTS for word in re.split(r"[_\-.]", lowered))
 
 
 def redact(value: Any) -> Any:

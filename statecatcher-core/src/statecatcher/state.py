@@ -6,8 +6,9 @@ losses define what goes in; these functions never need to know.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -70,7 +71,8 @@ def to_device(state: State, device: torch.device | str) -> State:
 
 def max_abs_diff(a: State, b: State) -> float:
     """Largest absolute difference between two states of the same structure (0.0 for empty states)."""
-    diffs = [(x.double() - y.double()).abs().max().item() for x, y in zip(leaves(a), leaves(b)) if x.numel()]
+    diffs = [(x.double() - y.double()).abs().max().item() for x, y in zip(leaves(a), leaves(b), strict=True)
+             if x.numel()]
     return max(diffs, default=0.0)
 
 

@@ -1,4 +1,5 @@
 from click.testing import CliRunner
+
 from statecatcher import get_tracker
 from statecatcher.cli import cli
 from statecatcher.protocols import Tracker

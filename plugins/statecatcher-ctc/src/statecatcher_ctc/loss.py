@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from statecatcher.nn.masking import valid_mask
 from torch import nn
+
+from statecatcher.nn.masking import valid_mask
 
 State = dict[str, torch.Tensor]
 

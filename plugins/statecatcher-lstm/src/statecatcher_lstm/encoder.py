@@ -16,9 +16,10 @@ State (lane axis first)::
 from __future__ import annotations
 
 import torch
-from statecatcher.nn import CausalSubsampling
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from statecatcher.nn import CausalSubsampling
 
 
 class LSTMEncoder(nn.Module):

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from statecatcher.data.local import SPLITS, hash_split
+from statecatcher.data.local import hash_split
+from statecatcher.data.sharding import check_recordings_args
 from statecatcher.records import Recording
 from statecatcher_speechcatcher_data.api import ApiClient
 from statecatcher_speechcatcher_data.fetch import Fetcher, TranscriptUnavailable
@@ -98,12 +99,8 @@ class SpeechcatcherDataSource:
 
     def recordings(self, split: str, *, rank: int = 0, world_size: int = 1, epoch: int = 0,
                    start: int = 0) -> Iterator[Recording]:
-        if split not in self._splits and split not in SPLITS:
-            raise ValueError(f"speechcatcher data source: unknown split {split!r}; available: "
-                             f"{sorted(set(self._splits) | set(SPLITS))}")
-        if not (world_size >= 1 and 0 <= rank < world_size and start >= 0):
-            raise ValueError(f"speechcatcher data source: need 0 <= rank < world_size and start >= 0, got "
-                             f"rank={rank} world_size={world_size} start={start}")
+        check_recordings_args("speechcatcher data source", split, self._splits, rank=rank, world_size=world_size,
+                              start=start)
         episodes = self._splits.get(split, [])
         shard = [episodes[i] for i in self.order(episodes, epoch)[rank::world_size]]
         return self._stream(shard, start)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F_
-from statecatcher.nn import valid_mask
 from torch import nn
 from xlstm.blocks.mlstm.block import mLSTMBlock, mLSTMBlockConfig
 from xlstm.blocks.mlstm.layer import mLSTMLayerConfig
 from xlstm.blocks.slstm.block import sLSTMBlock, sLSTMBlockConfig
 from xlstm.blocks.slstm.layer import sLSTMLayerConfig
 from xlstm.components.feedforward import FeedForwardConfig
+
+from statecatcher.nn import valid_mask
 
 # Gate pre-activations forced on padded frames: log sigmoid(+GATE_PAD) == 0.0 exactly (forget = 1) and
 # exp(-GATE_PAD - m) == 0.0 exactly (input = 0), so C, n and the stabiliser m = max(log f + m, log i)

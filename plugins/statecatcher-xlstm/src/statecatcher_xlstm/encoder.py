@@ -19,8 +19,9 @@ from collections.abc import Sequence
 
 import torch
 from mlstm_kernels.torch import get_mlstm_kernel
-from statecatcher.nn import CausalSubsampling, valid_mask
 from torch import nn
+
+from statecatcher.nn import CausalSubsampling, valid_mask
 
 from .backends import MLSTM_KERNELS, choose_mlstm_backend, choose_slstm_backend
 from .blocks import MLSTMBlock, SLSTMBlock

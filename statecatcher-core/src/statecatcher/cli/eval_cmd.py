@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("--data", required=True, help="data source as NAME:SPEC, e.g. local:corpus/")
 @click.option("--split", default="dev", show_default=True)

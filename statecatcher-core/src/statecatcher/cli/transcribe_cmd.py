@@ -14,7 +14,8 @@ import click
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.argument("audio")
 @click.option("--chunk-seconds", type=float, default=0.64, show_default=True, help="audio per streaming step")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="write text, words and tokens (with times) here")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False),
+              help="write text, words and tokens (with times) here")
 @click.option("--device", default="cpu", show_default=True)
 def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, device: str) -> None:
     """Transcribe AUDIO (wav/flac, or mp3/opus/m4a via PyAV; a path or an http(s) URL) with CHECKPOINT

@@ -39,7 +39,7 @@ class Batch:
 
     @property
     def audio_seconds(self) -> float:
-        return float(sum(e - s for e, s, a in zip(self.end, self.start, self.active.tolist()) if a))
+        return float(sum(e - s for e, s, a in zip(self.end, self.start, self.active.tolist(), strict=True) if a))
 
     @classmethod
     def empty(cls, batch_size: int, feature_dim: int) -> Batch:

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from statecatcher.data.audio import AUDIO_SUFFIXES, audio_duration, load_audio
+from statecatcher.data.sharding import check_recordings_args
 from statecatcher.data.transcripts import read_transcript
 from statecatcher.records import Recording, Seconds
 
 MANIFEST = "manifest.jsonl"
-SPLITS = ("train", "dev", "test")
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,8 @@ class LocalDataSource:
 
     def recordings(self, split: str, *, rank: int = 0, world_size: int = 1, epoch: int = 0,
                    start: int = 0) -> Iterator[Recording]:
-        if split not in self._splits and split not in SPLITS:
-            raise ValueError(f"local data source {self.root}: unknown split {split!r}; "
-                             f"available: {sorted(set(self._splits) | set(SPLITS))}")
-        if not (world_size >= 1 and 0 <= rank < world_size and start >= 0):
-            raise ValueError(f"local data source: need 0 <= rank < world_size and start >= 0, got "
-                             f"rank={rank} world_size={world_size} start={start}")
+        check_recordings_args(f"local data source {self.root}", split, self._splits, rank=rank,
+                              world_size=world_size, start=start)
         entries = self._splits.get(split, [])
         order = self.order(len(entries), epoch)
         return (self._recording(entries[i]) for i in islice(order[rank::world_size], start, None))

@@ -6,8 +6,8 @@ everything else is decoded packet by packet with PyAV (ffmpeg), whose resampler 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch

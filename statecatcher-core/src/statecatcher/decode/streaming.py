@@ -78,7 +78,8 @@ class Transcriber:
 
     def transcript(self) -> Transcript:
         pieces = self.tokenizer.id_to_piece if hasattr(self.tokenizer, "id_to_piece") else str
-        return Transcript(self._text, [Token(i, pieces(i), t) for i, t in zip(self.token_ids, self.token_times)])
+        return Transcript(self._text, [Token(i, pieces(i), t) for i, t in
+                                       zip(self.token_ids, self.token_times, strict=True)])
 
     def feed(self, samples: np.ndarray | torch.Tensor) -> str:
         """Feed 16 kHz mono float samples; returns the text that became final with them."""

@@ -3,8 +3,9 @@
     python -m statecatcher.filters.experiment --out runs/filter-experiment     # 2 x 2000 steps, ~7 min on CPU
     python -m statecatcher.filters.experiment --out DIR --steps 300 --seed 1   # quicker (both stay at ~100% WER)
 
-The corpus is the synthetic speech corpus of the cross-package tests (statecatcher-synth, 4 episodes of
-1-1.5 min, built once and cached), its speaker turns split into their sentences (Whisper-sized segments).
+The corpus is a small synthetic speech corpus (statecatcher-synth: 4 episodes of 1-1.5 min, seed 1234, 2
+of them for training; built on first use and cached), its speaker turns split into their sentences
+(Whisper-sized segments).
 ``--share`` of the training split's transcript segments are corrupted (:mod:`statecatcher.filters.corrupt`:
 looped phrases, text over muted audio, swapped texts, invented outros).  Both runs share seed, model (a
 small LSTM + CTC), data order and steps; the filtered run uses every built-in filter (``DEFAULT_FILTERS``).
@@ -47,7 +48,7 @@ def sentence_recordings(corpus: Path) -> list[Recording]:
 
 
 def synth_corpus() -> Path:
-    """The cross-package tests' synthetic corpus (built on first use, then cached)."""
+    """4 synthetic episodes of 1-1.5 min (2 train, 1 dev, 1 test), built on first use, then cached."""
     from statecatcher_synth.corpus import cached_corpus
 
     return cached_corpus(SYNTH_CACHE, episodes=4, minutes=(1.0, 1.5), seed=1234, progress=False)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from statecatcher.filters.stage import REPORT_NAME
+from statecatcher.jsonl import read_jsonl
 
 
 @dataclass
@@ -42,17 +42,7 @@ class FilterSummary:
 
 def read_report(run_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of ``RUN_DIR/filter.jsonl``; a clear error when the run has no report."""
-    path = Path(run_dir) / REPORT_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no filter report; train with --label-filters NAME to write one")
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, line {number}: not JSON: {error}") from error
-    return rows
+    return read_jsonl(Path(run_dir) / REPORT_NAME, "no filter report; train with --label-filters NAME to write one")
 
 
 def summarise(rows: list[dict[str, Any]], *, examples: int = 3) -> FilterSummary:

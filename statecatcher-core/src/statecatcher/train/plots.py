@@ -18,20 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..jsonl import read_jsonl
+
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of ``RUN_DIR/metrics.jsonl`` (``{"step": N, "time": ..., metric: value}``)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no metrics (is {run_dir} a run directory? the jsonl tracker writes it)")
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{number}: not a JSON line: {exc}") from exc
-    return rows
+    return read_jsonl(Path(run_dir) / "metrics.jsonl",
+                      f"no metrics (is {run_dir} a run directory? the jsonl tracker writes it)")
 
 
 def series(rows: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:

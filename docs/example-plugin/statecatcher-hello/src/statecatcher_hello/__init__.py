@@ -1,6 +1,7 @@
 """statecatcher-hello: only hook implementations here; the tracker lives in ``tracker.py``."""
 
 import click
+
 from statecatcher import hookimpl
 
 
