@@ -69,17 +69,16 @@ def demo(session: nox.Session) -> None:
                     "--seed", "0")
     key = secrets.token_hex(16)
     env = {"STATECATCHER_API_KEY": key}
-    server = subprocess.Popen(["statecatcher", "serve", str(corpus), "--api-key", key, "--port", "0", "--quiet"],
-                              stdout=subprocess.PIPE, text=True, env={**session.env, **os.environ, **env},
-                              cwd=session.bin and None)
+    server = subprocess.Popen([str(Path(session.bin) / "statecatcher"), "serve", str(corpus), "--api-key", key,
+                               "--port", "0", "--quiet"], stdout=subprocess.PIPE, text=True, env={**os.environ, **env})
     try:
         url = server.stdout.readline().split()[-1]  # "serving CORPUS at http://127.0.0.1:PORT"
         data = f"speechcatcher:{url}"
         session.run("statecatcher", "run", "--encoder", "lstm", "--loss", "ctc", "--data", data,
                     "--data-opt", "split_by=server", "--data-opt", f"cache_dir={out / 'data-cache'}",
-                    "--run-dir", str(run_dir), "--lstm-hidden-dim", "192", "--vocab-size", "128",
-                    "--batch-size", "4", "--max-steps", "1200", "--epochs", "1000", "--lr", "0.003",
-                    "--grad-clip", "1.0", "--warmup-steps", "50", "--checkpoint-every", "300", "--threads", "1",
+                    "--run-dir", str(run_dir), "--lstm-hidden-dim", "128", "--vocab-size", "128",
+                    "--batch-size", "4", "--max-steps", "500", "--epochs", "1000", "--lr", "0.003",
+                    "--grad-clip", "1.0", "--warmup-steps", "50", "--checkpoint-every", "100", "--threads", "1",
                     env=env)
         test_audio = next(json.loads(line)["audio"] for line in (corpus / "manifest.jsonl").read_text().splitlines()
                           if json.loads(line)["split"] == "test")
@@ -113,4 +112,5 @@ def filter_experiment(session: nox.Session) -> None:
 @nox.session(default=False)
 def experiment(session: nox.Session) -> None:
     """The longer experiments behind RESULTS.md."""
-    session.skip("not ready yet")
+    install_editable(session, *PLUGINS)
+    session.run("python", "-m", "statecatcher.experiments.stateful", "--out", "runs/experiment", *session.posargs)

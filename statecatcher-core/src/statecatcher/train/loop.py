@@ -157,6 +157,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                                           overlong=config.overlong_segments),
                 features=features, normalizer=normalizer, num_workers=config.num_workers,
                 label_filter=filters.text_filter)
+            wait_window = 0.0  # the new batcher's wait counter starts at zero
             if batcher_state is not None:
                 batcher.load_state_dict(batcher_state)
                 batcher_state = None
