@@ -17,6 +17,10 @@ from statecatcher.train import loop
 from statecatcher.train.config import RunConfig
 from statecatcher_speechcatcher_data.testing import TEST_API_KEY, server_process, trained_segments
 
+# training needs the lstm, ctc and sentencepiece plugins, absent in `nox -s plugin` (this plugin alone with core)
+for _plugin in ("statecatcher_lstm", "statecatcher_ctc", "statecatcher_sentencepiece"):
+    pytest.importorskip(_plugin)
+
 
 @pytest.fixture(scope="module")
 def served_corpus(corpus, tmp_path_factory):
