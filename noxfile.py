@@ -111,6 +111,6 @@ def filter_experiment(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def experiment(session: nox.Session) -> None:
-    """The longer experiments behind RESULTS.md."""
+    """Stateful vs stateless training, evaluated per segment and per recording (docs/experiments/)."""
     install_editable(session, *PLUGINS)
     session.run("python", "-m", "statecatcher.experiments.stateful", "--out", "runs/experiment", *session.posargs)

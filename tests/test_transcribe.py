@@ -85,7 +85,7 @@ def test_undecodable_audio_is_a_clear_error(overfit_run, tmp_path):
     assert "bad.flac" in result.stderr
 
 
-_PEAK_RSS = """
+_PEAK_RSS = r"""
 import re, sys
 from statecatcher.decode.audio_stream import iter_audio_chunks
 from statecatcher.decode.streaming import Transcriber

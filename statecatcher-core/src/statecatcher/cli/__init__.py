@@ -25,6 +25,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "eval_cmd:evaluate as eval",
     "plot_cmd:plot",
     "pack_cmd:pack",
+    "experiment_cmd:experiment",
     "filter_report_cmd:filter_report",
 )
 

@@ -1,0 +1,1 @@
+"""Reproducible experiments behind the docs (``nox -s experiment``); each module runs with ``python -m``."""

@@ -1,0 +1,47 @@
+"""The stateful-vs-stateless experiment end to end at a tiny scale: paired runs, document from results.json."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+pytest.importorskip("statecatcher_synth")
+pytest.importorskip("statecatcher_lstm")
+
+from statecatcher.experiments.stateful import DECODES, cell, main  # noqa: E402
+
+
+def test_tiny_experiment_pairs_identical_runs_and_documents_the_numbers_of_its_results_json(tmp_path):
+    out, doc = tmp_path / "out", tmp_path / "docs" / "result.md"
+    main(["--out", str(out), "--scale", "0.005", "--encoders", "lstm", "--splits", "test", "--doc", str(doc)])
+
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["runs"]) == {"lstm-ctc-stateful", "lstm-ctc-stateless"}
+    assert results["corpus"]["episodes"]["test"] and results["corpus"]["episodes"]["train"]
+    assert not set(results["corpus"]["episodes"]["test"]) & set(results["corpus"]["episodes"]["train"])
+
+    configs = {name: tomllib.loads((out / name / "config.toml").read_text()) for name in results["runs"]}
+    stateful, stateless = configs["lstm-ctc-stateful"], configs["lstm-ctc-stateless"]
+    differing = {key for key in stateful if stateful[key] != stateless[key]}
+    assert differing == {"stateless", "run_dir"}  # same seed, model, data order and step budget
+    assert stateless["stateless"] and not stateful["stateless"]
+    assert all(run["steps"] == results["steps"] == 5 for run in results["runs"].values())
+
+    text = doc.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| lstm + ctc |")]
+    assert len(rows) == 2
+    for row, (name, run) in zip(rows, results["runs"].items(), strict=True):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == run["mode"]
+        assert cells[2:2 + len(DECODES)] == [cell(run["eval"]["test"][key]) for key in DECODES]
+        assert cells[-1] == f"{run['final_loss']:.3f}"
+        assert (doc.parent / f"{name}-loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert "python -m statecatcher.experiments.stateful --out" in text
+    assert f"{results['wall_seconds'] / 60:.1f} min" in text
