@@ -10,14 +10,17 @@ def experiment() -> None:
     """Reproducible experiments that regenerate their documents under docs/experiments/."""
 
 
-@experiment.command(context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
-                    add_help_option=False)
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def stateful(args: tuple[str, ...]) -> None:
-    """Train stateful and stateless twins, evaluate them and write the document.
-
-    Takes the arguments of `python -m statecatcher.experiments.stateful` (`--help` lists them).
-    """
+@experiment.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--out", required=True, help="output directory (run dirs, results.json)")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="multiplies episodes and steps")
+@click.option("--encoders", default="lstm,rwkv7", show_default=True, help="comma-separated encoders")
+@click.option("--losses", default="ctc", show_default=True, help="comma-separated losses: ctc, rnnt")
+@click.option("--splits", default="test,train", show_default=True, help="splits to evaluate, held-out first")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--doc", help="markdown document to write [default: docs/experiments/stateful-vs-stateless.md]")
+def stateful(**options: object) -> None:
+    """Train stateful and stateless twins, evaluate them and write the document
+    (`python -m statecatcher.experiments.stateful` with the same options)."""
     from ..experiments.stateful import main
 
-    main(list(args))
+    main([arg for key, value in options.items() if value is not None for arg in (f"--{key}", str(value))])
