@@ -19,9 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_encoders_xlstm import (  # noqa: E402  (shared timing helpers)
     FRAMES_PER_SECOND,
     INPUT_DIM,
+    bench_vs_lstm,
     frames_per_second,
-    lstm_matching,
-    parameter_count,
 )
 
 
@@ -59,28 +58,7 @@ def bench_rwkv_chunkwise_vs_recurrent(seconds: float = 10, batch: int = 8, repea
 
 def bench_rwkv7_vs_lstm(seconds: float = 10, batch: int = 8, repeats: int = 2, threads: int = 1) -> dict:
     """Frames/s of ``rwkv7`` (chunkwise) and of an equal-size ``lstm`` (forward + backward, CPU), and their ratio."""
-    import torch
-
-    import statecatcher
-
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    rwkv7 = statecatcher.get_encoder("rwkv7", INPUT_DIM, backend="torch").train()
-    lstm, lstm_hidden = lstm_matching(parameter_count(rwkv7))
-    lstm.train()
-    feats = torch.randn(batch, int(seconds * FRAMES_PER_SECOND), INPUT_DIM)
-    row = {
-        "segment_seconds": seconds, "batch": batch, "threads": threads,
-        "rwkv7_params": parameter_count(rwkv7), "lstm_params": parameter_count(lstm), "lstm_hidden": lstm_hidden,
-        "rwkv7_frames_per_s": frames_per_second(rwkv7, feats, repeats),
-        "lstm_frames_per_s": frames_per_second(lstm, feats, repeats),
-    }
-    row["rwkv7_over_lstm"] = row["rwkv7_frames_per_s"] / row["lstm_frames_per_s"]
-    print(f"encoder fwd+bwd, CPU, {threads} thread(s), {seconds:g} s segment x batch {batch}: "
-          f"rwkv7 {row['rwkv7_frames_per_s']:.0f} frames/s ({row['rwkv7_params'] / 1e6:.2f} M params), "
-          f"lstm {row['lstm_frames_per_s']:.0f} frames/s ({row['lstm_params'] / 1e6:.2f} M params, hidden "
-          f"{lstm_hidden}); rwkv7/lstm = {row['rwkv7_over_lstm']:.3f}")
-    return row
+    return bench_vs_lstm("rwkv7", seconds, batch, repeats, threads, backend="torch")
 
 
 def main() -> None:

@@ -52,30 +52,37 @@ def frames_per_second(encoder, feats, repeats: int) -> float:
     return batch * frames / best
 
 
-def bench_xlstm_vs_lstm(seconds: float = 10, batch: int = 8, repeats: int = 3, threads: int = 1) -> dict:
-    """Frames/s of ``xlstm`` and of an equal-size ``lstm`` (forward + backward, CPU), and their ratio."""
+def bench_vs_lstm(name: str, seconds: float = 10, batch: int = 8, repeats: int = 3, threads: int = 1,
+                  **options) -> dict:
+    """Frames/s of encoder ``name`` (built with ``options``) and of an equal-size ``lstm`` (forward +
+    backward, CPU), and their ratio ``<name>_over_lstm``."""
     import torch
 
     import statecatcher
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    xlstm = statecatcher.get_encoder("xlstm", INPUT_DIM).train()
-    lstm, lstm_hidden = lstm_matching(parameter_count(xlstm))
+    encoder = statecatcher.get_encoder(name, INPUT_DIM, **options).train()
+    lstm, lstm_hidden = lstm_matching(parameter_count(encoder))
     lstm.train()
     feats = torch.randn(batch, int(seconds * FRAMES_PER_SECOND), INPUT_DIM)
     row = {
         "segment_seconds": seconds, "batch": batch, "threads": threads,
-        "xlstm_params": parameter_count(xlstm), "lstm_params": parameter_count(lstm), "lstm_hidden": lstm_hidden,
-        "xlstm_frames_per_s": frames_per_second(xlstm, feats, repeats),
+        f"{name}_params": parameter_count(encoder), "lstm_params": parameter_count(lstm), "lstm_hidden": lstm_hidden,
+        f"{name}_frames_per_s": frames_per_second(encoder, feats, repeats),
         "lstm_frames_per_s": frames_per_second(lstm, feats, repeats),
     }
-    row["xlstm_over_lstm"] = row["xlstm_frames_per_s"] / row["lstm_frames_per_s"]
+    row[f"{name}_over_lstm"] = row[f"{name}_frames_per_s"] / row["lstm_frames_per_s"]
     print(f"encoder fwd+bwd, CPU, {threads} thread(s), {seconds:g} s segment x batch {batch}: "
-          f"xlstm {row['xlstm_frames_per_s']:.0f} frames/s ({row['xlstm_params'] / 1e6:.2f} M params), "
+          f"{name} {row[f'{name}_frames_per_s']:.0f} frames/s ({row[f'{name}_params'] / 1e6:.2f} M params), "
           f"lstm {row['lstm_frames_per_s']:.0f} frames/s ({row['lstm_params'] / 1e6:.2f} M params, hidden "
-          f"{lstm_hidden}); xlstm/lstm = {row['xlstm_over_lstm']:.3f}")
+          f"{lstm_hidden}); {name}/lstm = {row[f'{name}_over_lstm']:.3f}")
     return row
+
+
+def bench_xlstm_vs_lstm(seconds: float = 10, batch: int = 8, repeats: int = 3, threads: int = 1) -> dict:
+    """Frames/s of ``xlstm`` and of an equal-size ``lstm`` (forward + backward, CPU), and their ratio."""
+    return bench_vs_lstm("xlstm", seconds, batch, repeats, threads)
 
 
 def main() -> None:
