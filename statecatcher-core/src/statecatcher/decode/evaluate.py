@@ -65,13 +65,13 @@ def evaluate_segments(loaded: LoadedModel, source: Any, *, split: str = "dev", b
                       device: str | torch.device = "cpu") -> EvalReport:
     model, tokenizer = loaded.model, loaded.tokenizer
     report = EvalReport(mode="segment", stateless=stateless)
-    state = model.init_state(batch_size, torch.device(device))
+    state = fresh_state = model.init_state(batch_size, torch.device(device))
     with LaneBatcher(source, split=split, batch_size=batch_size, segmenter=segmenter, features=loaded.features,
                      normalizer=loaded.normalizer, num_workers=2) as batcher:
         for batch in batcher:
             batch = batch.to(device)
             reset = torch.ones_like(batch.reset) if stateless else batch.reset
-            state = reset_lanes(state, reset, model.init_state(batch_size, torch.device(device)))
+            state = reset_lanes(state, reset, fresh_state)
             tokens, _, _, state = model.decode_step(batch.feats, batch.lengths, state)
             for b in range(batch_size):
                 if batch.active[b] and batch.weight[b] > 0:

@@ -99,6 +99,8 @@ class Transcriber:
         self.token_ids.extend(tokens[0])
         self.token_times.extend((self.frames_done + f + 1) * self.frame_seconds for f in frames[0])
         self.frames_done += int(out_lens[0])
+        if not tokens[0]:  # nothing new: skip re-decoding the whole token list
+            return ""
         text = self.tokenizer.decode(self.token_ids)
         new = text[len(self._text):] if text.startswith(self._text) else text
         self._text = text

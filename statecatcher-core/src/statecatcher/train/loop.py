@@ -100,6 +100,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
     # ------------------------------------------------------------------ resume
     summary = TrainSummary(run_dir=str(run_dir))
     state = model.init_state(config.batch_size, device)
+    fresh_state = model.init_state(config.batch_size, device)  # what a reset lane starts from; never mutated
     epoch, batcher_state = 0, None
     checkpoint_path = find_checkpoint(run_dir)
     if checkpoint_path is not None:
@@ -167,7 +168,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                     batch = batch.to(device)
                     # -- lanes that start a new recording (or every lane, for the stateless baseline)
                     reset = torch.ones_like(batch.reset) if config.stateless else batch.reset
-                    state = reset_lanes(state, reset, model.init_state(config.batch_size, device))
+                    state = reset_lanes(state, reset, fresh_state)
                     # -- forward with the carried state; per-token loss over the weighted lanes
                     targets, target_lens = encode_batch(tokenizer, batch.texts, device)
                     with autocast:
