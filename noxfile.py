@@ -113,4 +113,5 @@ def filter_experiment(session: nox.Session) -> None:
 def experiment(session: nox.Session) -> None:
     """Stateful vs stateless training, evaluated per segment and per recording (docs/experiments/)."""
     install_editable(session, *PLUGINS)
-    session.run("python", "-m", "statecatcher.experiments.stateful", "--out", "runs/experiment", *session.posargs)
+    session.run("python", "-m", "statecatcher.experiments.stateful", "--out", "runs/experiment", *session.posargs,
+                env={"STATECATCHER_LAUNCHER": "nox -s experiment"})

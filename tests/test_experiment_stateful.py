@@ -15,12 +15,12 @@ else:  # pragma: no cover
 pytest.importorskip("statecatcher_synth")
 pytest.importorskip("statecatcher_lstm")
 
-from statecatcher.experiments.stateful import DECODES, cell, main  # noqa: E402
+from statecatcher.experiments.stateful import BASE_STEPS, DECODES, cell, main  # noqa: E402
 
 
 def test_tiny_experiment_pairs_identical_runs_and_documents_the_numbers_of_its_results_json(tmp_path):
     out, doc = tmp_path / "out", tmp_path / "docs" / "result.md"
-    main(["--out", str(out), "--scale", "0.005", "--encoders", "lstm", "--splits", "test", "--doc", str(doc)])
+    main(["--out", str(out), "--scale", str(5 / BASE_STEPS), "--encoders", "lstm", "--splits", "test", "--doc", str(doc)])
 
     results = json.loads((out / "results.json").read_text())
     assert set(results["runs"]) == {"lstm-ctc-stateful", "lstm-ctc-stateless"}

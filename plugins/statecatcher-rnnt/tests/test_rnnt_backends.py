@@ -46,6 +46,31 @@ def test_backend_matches_brute_force_loss_and_gradient(name, dtype, atol):
     assert torch.allclose(grad.double(), ref_grad.double(), atol=atol), (grad.double() - ref_grad).abs().max()
 
 
+@pytest.mark.parametrize(("dtype", "atol"), [(torch.float64, 1e-9), (torch.float32, 1e-4)])
+def test_modified_topology_matches_brute_force_loss_and_gradient(dtype, atol):
+    """One symbol per frame; lane 2 (1 frame, 2 tokens) has no alignment: +inf and no gradient."""
+    logits, targets, enc_lens, target_lens = random_batch(dtype, frames=6, tokens=4)
+    finite = lambda fn: lambda x, *a: (lambda nll: torch.where(torch.isfinite(nll), nll, 0.0))(fn(x, *a))  # noqa: E731
+    loss, grad = loss_and_grad(finite(lambda x, *a: rnnt_loss_torch(x, *a, 0, "modified")), logits, targets,
+                               enc_lens, target_lens)
+    ref_loss, ref_grad = loss_and_grad(finite(lambda x, *a: brute_force_rnnt_loss(x.double(), *a, 0, "modified")),
+                                       logits, targets, enc_lens, target_lens)
+    raw = rnnt_loss_torch(logits, targets, enc_lens, target_lens, 0, "modified")
+    assert torch.isinf(raw[2]) and torch.isfinite(raw[[0, 1, 3, 4]]).all()
+    assert torch.allclose(loss.double(), ref_loss.double(), atol=atol), (loss, ref_loss)
+    assert torch.allclose(grad.double(), ref_grad.double(), atol=atol), (grad.double() - ref_grad).abs().max()
+    assert (grad[2] == 0).all()
+
+
+def test_modified_topology_puts_no_mass_on_two_symbols_in_one_frame():
+    """With T == U the only modified alignment emits one token per frame: its NLL is that path's cost."""
+    logits, targets, _, _ = random_batch(torch.float64, batch=1, frames=3, tokens=3)
+    log_probs = logits.log_softmax(-1)[0]
+    path = sum(log_probs[t, t, int(targets[0, t])] for t in range(3))
+    nll = rnnt_loss_torch(logits, targets, torch.tensor([3]), torch.tensor([3]), 0, "modified")
+    assert torch.allclose(nll, -path[None])
+
+
 def test_cpu_backends_agree_on_a_larger_lattice():
     logits, targets, enc_lens, target_lens = random_batch(torch.float64, seed=3, frames=40, tokens=12, vocab=9)
     results = [loss_and_grad(lambda x, *a, fn=backends.resolve(name, CPU)[1]: fn(x, *a, 0), logits, targets,
@@ -65,16 +90,17 @@ def make_pruned_inputs(seed=0, batch=3, frames=12, tokens=5, vocab=7, dim=6):
     return loss, enc_out, pred_out, targets, enc_lens, target_lens
 
 
-def full_and_pruned(prune_range):
+def full_and_pruned(prune_range, topology="standard"):
     loss, enc_out, pred_out, targets, enc_lens, target_lens = make_pruned_inputs()
-    full = rnnt_loss_torch(loss.joiner(enc_out, pred_out), targets, enc_lens, target_lens, 0)
+    full = rnnt_loss_torch(loss.joiner(enc_out, pred_out), targets, enc_lens, target_lens, 0, topology)
     _, pruned = pruned_rnnt_loss(loss.joiner, loss.simple_joiner, enc_out, pred_out, targets, enc_lens, target_lens,
-                                 blank_id=0, prune_range=prune_range)
+                                 blank_id=0, prune_range=prune_range, topology=topology)
     return loss, full, pruned
 
 
-def test_pruned_equals_full_when_the_range_covers_all_symbols():
-    loss, full, pruned = full_and_pruned(prune_range=6)  # U + 1 = 6
+@pytest.mark.parametrize("topology", ["standard", "modified"])
+def test_pruned_equals_full_when_the_range_covers_all_symbols(topology):
+    loss, full, pruned = full_and_pruned(prune_range=6, topology=topology)  # U + 1 = 6
     assert torch.allclose(pruned, full, atol=1e-10)
     params = list(loss.joiner.parameters())
     full_grads = torch.autograd.grad(full.sum(), params, retain_graph=True)
@@ -83,8 +109,9 @@ def test_pruned_equals_full_when_the_range_covers_all_symbols():
         assert torch.allclose(a, b, atol=1e-10)
 
 
-def test_narrow_pruning_keeps_fewer_paths_so_its_loss_is_not_lower():
-    _, full, pruned = full_and_pruned(prune_range=2)
+@pytest.mark.parametrize("topology", ["standard", "modified"])
+def test_narrow_pruning_keeps_fewer_paths_so_its_loss_is_not_lower(topology):
+    _, full, pruned = full_and_pruned(prune_range=2, topology=topology)
     assert torch.isfinite(pruned).all()
     assert (pruned >= full - 1e-9).all()
 
@@ -138,6 +165,15 @@ def test_warp_on_cpu_and_unknown_backends_fail_clearly():
         RNNTLoss(4, 5, backend="k2")
     with pytest.raises(ValueError, match="prune_range"):
         RNNTLoss(4, 5, pruned=True, prune_range=1)
+    with pytest.raises(ValueError, match="topology='bogus' must be one of standard, modified"):
+        RNNTLoss(4, 5, topology="bogus")
+    with pytest.raises(ValueError, match="backend='numba' supports only topology='standard'"):
+        RNNTLoss(4, 5, topology="modified", backend="numba")
+
+
+def test_modified_topology_runs_on_the_torch_lattice_and_decodes_one_symbol_per_frame():
+    loss = RNNTLoss(4, 5, topology="modified", max_symbols_per_frame=3)
+    assert loss.backend_name == "torch" and loss.max_symbols_per_frame == 1
 
 
 @pytest.mark.parametrize("pruned", [False, True])
@@ -174,3 +210,22 @@ def test_bf16_autocast_keeps_the_lattice_in_float32(pruned):
         mixed, _ = loss(enc_out, *args)
     assert mixed.dtype == torch.float32
     assert torch.allclose(mixed, exact, rtol=0.02)
+
+
+def test_auxiliary_ctc_head_adds_its_scaled_ctc_loss_and_nothing_else():
+    torch.manual_seed(0)
+    enc_out, targets = torch.randn(3, 6, 4, dtype=torch.float64), torch.tensor([[1, 2, 3], [4, 1, 0], [2, 0, 0]])
+    enc_lens, target_lens = torch.tensor([6, 4, 0]), torch.tensor([3, 2, 0])
+    plain = RNNTLoss(4, 5, pred_dim=4, joiner_dim=4).double()
+    hybrid = RNNTLoss(4, 5, pred_dim=4, joiner_dim=4, ctc_loss_scale=0.3).double()
+    hybrid.load_state_dict(plain.state_dict(), strict=False)  # same predictor and joiner; hybrid adds ctc_head
+    rnnt, _ = plain(enc_out, enc_lens, targets, target_lens, plain.init_state(3))
+    both, _ = hybrid(enc_out, enc_lens, targets, target_lens, hybrid.init_state(3))
+    log_probs = hybrid.ctc_head(enc_out).log_softmax(-1)
+    ctc = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, enc_lens, target_lens, reduction="none")
+    assert torch.allclose(both[:2], rnnt[:2] + 0.3 * ctc[:2]) and both[2] == 0
+    with torch.no_grad():
+        assert hybrid.decode_step(enc_out, enc_lens, hybrid.init_state(3))[0] == \
+            plain.decode_step(enc_out, enc_lens, plain.init_state(3))[0]
+    with pytest.raises(ValueError, match="ctc_loss_scale"):
+        RNNTLoss(4, 5, ctc_loss_scale=-1.0)

@@ -1,4 +1,5 @@
-"""RNNTLoss passes the core LossConformance suite: both predictors, full and pruned, against the brute force."""
+"""RNNTLoss passes the core LossConformance suite: both predictors, both topologies, full and pruned, against the
+brute force."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def primed_predictor_rows(loss, targets, target_lens, history):
 
 def brute_force_reference(loss, enc_out, enc_lens, targets, target_lens, history):
     logits = loss.joiner(enc_out, primed_predictor_rows(loss, targets, target_lens, history))
-    return brute_force_rnnt_loss(logits, targets, enc_lens, target_lens, loss.blank_id)
+    return brute_force_rnnt_loss(logits, targets, enc_lens, target_lens, loss.blank_id, loss.topology)
 
 
 class RNNTSuite(LossConformance):
@@ -59,3 +60,12 @@ class TestPrunedRNNTConformance(RNNTSuite):
 
     options = {"predictor": "lstm", "pruned": True, "prune_range": LossConformance.tokens + 1,
                "simple_loss_scale": 0.0}
+
+
+class TestModifiedTopologyRNNTConformance(RNNTSuite):
+    options = {"predictor": "stateless", "topology": "modified"}
+
+
+class TestPrunedModifiedTopologyRNNTConformance(RNNTSuite):
+    options = {"predictor": "lstm", "topology": "modified", "pruned": True,
+               "prune_range": LossConformance.tokens + 1, "simple_loss_scale": 0.0}

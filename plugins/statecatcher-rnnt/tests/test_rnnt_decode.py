@@ -30,8 +30,9 @@ def toy_task(batch=8, seed=0):
     return feats, torch.tensor([len(f) for f in frames]), targets, lengths
 
 
-@pytest.mark.parametrize("options", [{"predictor": "stateless"}, {"predictor": "lstm", "pruned": True,
-                                                                 "prune_range": 3}])
+@pytest.mark.parametrize("options", [{"predictor": "stateless"},
+                                     {"predictor": "lstm", "pruned": True, "prune_range": 3},
+                                     {"predictor": "stateless", "topology": "modified"}])
 def test_toy_model_overfits_and_streaming_greedy_decoding_recovers_the_targets(options):
     torch.manual_seed(0)
     feats, frame_lens, targets, target_lens = toy_task()

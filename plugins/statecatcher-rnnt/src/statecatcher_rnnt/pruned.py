@@ -122,15 +122,16 @@ def pruned_lattice(joiner: nn.Module, enc_out: torch.Tensor, pred_out: torch.Ten
 
 def pruned_rnnt_loss(joiner: nn.Module, simple_joiner: SimpleJoiner, enc_out: torch.Tensor, pred_out: torch.Tensor,
                      targets: torch.Tensor, enc_lens: torch.Tensor, target_lens: torch.Tensor, *, blank_id: int,
-                     prune_range: int, lm_scale: float = 0.25, am_scale: float = 0.0
+                     prune_range: int, lm_scale: float = 0.25, am_scale: float = 0.0, topology: str = "standard"
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(simple_nll [B], pruned_nll [B])`` for ``enc_out [B, T, D]`` and predictor rows ``pred_out [B, U + 1, P]``.
 
-    With ``prune_range >= U + 1`` nothing is pruned and ``pruned_nll`` equals the full RNN-T loss.
+    With ``prune_range >= U + 1`` nothing is pruned and ``pruned_nll`` equals the full RNN-T loss; both
+    lattices use ``topology`` (``"standard"`` or ``"modified"``, see :mod:`.backends.torch_lattice`).
     """
     blank, label = simple_lattice(simple_joiner.am(enc_out), simple_joiner.lm(pred_out), targets, blank_id=blank_id,
                                   lm_scale=lm_scale, am_scale=am_scale)
-    simple_nll, blank_post, label_post = lattice_nll_and_posteriors(blank, label, enc_lens, target_lens)
+    simple_nll, blank_post, label_post = lattice_nll_and_posteriors(blank, label, enc_lens, target_lens, topology)
     ranges = prune_ranges(blank_post, label_post, enc_lens, target_lens, prune_range)
     blank, label = pruned_lattice(joiner, enc_out, pred_out, targets, ranges, blank_id=blank_id)
-    return simple_nll, lattice_nll(blank, label, enc_lens, target_lens)
+    return simple_nll, lattice_nll(blank, label, enc_lens, target_lens, topology)
