@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -84,7 +85,7 @@ class Fetcher:
         if not segments:
             raise self._problem(episode, TranscriptUnavailable, "transcript: no cue with text")
         if not path.is_file():
-            temporary = path.with_suffix(".tmp")
+            temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
             temporary.write_text(text, encoding="utf-8")
             temporary.replace(path)
         return segments

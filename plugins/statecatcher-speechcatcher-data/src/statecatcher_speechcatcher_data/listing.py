@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ KEY_MARK = "{API_KEY}"  # stands for the API key in saved URLs, so the key never
 
 def save_listing(path: Path, episodes: list[Episode], facts: dict[str, Any], api_key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # ranks sharing a cache save it at once
     document = json.dumps({"version": LISTING_VERSION, "facts": facts, "episodes": [asdict(e) for e in episodes]})
     temporary.write_text(scrub(document, [api_key, quote(api_key, safe="")]).replace(REDACTED, KEY_MARK))
     temporary.replace(path)
