@@ -47,6 +47,10 @@ ENCODER_OPTIONS = {
     "rwkv7": {"hidden_dim": 96, "num_layers": 2, "head_size": 32},
     "xlstm": {"hidden_dim": 96, "num_layers": 2},
 }
+# RNN-T as in its plugin's overfit check: one symbol per frame and a CTC head, or a model this small memorises
+# its transcripts through the predictor and greedy decoding loses them (plugins/statecatcher-rnnt/README.md)
+LOSS_OPTIONS = {"rnnt": {"topology": "modified", "ctc_loss_scale": 0.5, "context_size": 1, "pred_dim": 64,
+                         "joiner_dim": 96}}
 MODES = ("stateful", "stateless")
 DECODES = {"segment_reset": "segment, reset", "segment_carried": "segment, carried",
            "recording": "whole recording"}
@@ -67,7 +71,8 @@ def run_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: i
 
     return RunConfig.from_dict({
         "encoder": encoder, "loss": loss, "tokenizer": "sentencepiece", "data": f"local:{corpus}",
-        "encoder_options": ENCODER_OPTIONS.get(encoder, {}), "vocab_size": 64, "run_dir": str(run_dir),
+        "encoder_options": ENCODER_OPTIONS.get(encoder, {}), "loss_options": LOSS_OPTIONS.get(loss, {}),
+        "vocab_size": 64, "run_dir": str(run_dir),
         "batch_size": LANES, "segment_seconds": SEGMENTER.segment_seconds, "min_segment_seconds": SEGMENTER.min_seconds,
         "max_segment_seconds": SEGMENTER.max_seconds, "lr": 3e-3, "warmup_steps": 20, "schedule": "constant",
         "grad_clip": 1.0, "epochs": 100_000, "max_steps": steps, "log_every": 10, "checkpoint_every": 100_000,
