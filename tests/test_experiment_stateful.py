@@ -20,7 +20,8 @@ from statecatcher.experiments.stateful import BASE_STEPS, DECODES, cell, main  #
 
 def test_tiny_experiment_pairs_identical_runs_and_documents_the_numbers_of_its_results_json(tmp_path):
     out, doc = tmp_path / "out", tmp_path / "docs" / "result.md"
-    main(["--out", str(out), "--scale", str(5 / BASE_STEPS), "--encoders", "lstm", "--splits", "test", "--doc", str(doc)])
+    main(["--out", str(out), "--scale", str(5 / BASE_STEPS), "--encoders", "lstm", "--splits", "test",
+          "--doc", str(doc)])
 
     results = json.loads((out / "results.json").read_text())
     assert set(results["runs"]) == {"lstm-ctc-stateful", "lstm-ctc-stateless"}
@@ -45,3 +46,4 @@ def test_tiny_experiment_pairs_identical_runs_and_documents_the_numbers_of_its_r
         assert (doc.parent / f"{name}-loss.png").read_bytes()[:4] == b"\x89PNG"
     assert "python -m statecatcher.experiments.stateful --out" in text
     assert f"{results['wall_seconds'] / 60:.1f} min" in text
+    assert json.loads(doc.with_suffix(".results.json").read_text()) == results

@@ -247,7 +247,8 @@ def reading(results: dict[str, Any], held_out: str) -> list[str]:
 
 
 def write_document(results: dict[str, Any], doc: Path) -> Path:
-    """Render ``results`` as markdown into ``doc``; the run's PNGs (loss, state norms) are copied beside it."""
+    """Render ``results`` as markdown into ``doc``; the run's PNGs (loss, state norms) and ``results.json`` (as
+    ``<doc stem>.results.json``) are copied beside it."""
     doc.parent.mkdir(parents=True, exist_ok=True)
     images = []
     for name, run in results["runs"].items():
@@ -328,6 +329,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         "",
     ]
     doc.write_text("\n".join(lines))
+    doc.with_suffix(".results.json").write_text(json.dumps(results, indent=2))  # the numbers, kept beside it
     return doc
 
 
