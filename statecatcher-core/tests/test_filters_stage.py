@@ -95,9 +95,19 @@ def test_loss_outlier_collects_a_warmup_then_rejects_robust_outliers():
         assert detector.score(segment, {"token_loss": loss}) == (0.0, False)
     z, reject = detector.score(segment, {"token_loss": 5.0})
     assert reject and z == pytest.approx((5.0 - 1.0) / (1.4826 * 0.05))  # MAD 0.05 of [0.9, 1, 1, 1.1]
-    assert list(detector.recent) == [1.0, 1.1, 0.9, 1.0]  # the outlier stays out of the reference
+    assert list(detector.recent) == [1.0, 1.1, 0.9, 1.0, 5.0]  # rejected losses enter the reference too
     assert detector.score(segment, {"token_loss": 1.05})[1] is False
     assert detector.score(segment, {"token_loss": float("nan")}) == (0.0, False)
+
+
+def test_loss_outlier_follows_a_jump_of_the_loss_level_instead_of_masking_everything_after_it():
+    detector = LossOutlier(threshold=3.5, warmup=10, window=10)
+    segment = Segment(0.0, 1.0, "x")
+    for k in range(10):
+        detector.score(segment, {"token_loss": 1.0 + 0.01 * k})
+    verdicts = [detector.score(segment, {"token_loss": 3.0 + 0.01 * k})[1] for k in range(10)]
+    # rejected while the old level holds the majority of the window, accepted once the new level does
+    assert verdicts == [True] * 5 + [False] * 5
 
 
 def test_update_masks_loss_outliers_counts_and_reports(tmp_path):

@@ -71,6 +71,7 @@ def test_rate_outlier_flags_a_pace_far_from_the_recent_segments():
     z, reject = detector.score(Segment(0.0, 2.0, "one two"), {})  # 1 word per second
     middle, spread = math.log(6 / 2.2), 1.4826 * (math.log(6 / 2.1) - math.log(6 / 2.2))
     assert reject and z == pytest.approx((0.0 - middle) / spread)
+    assert len(detector.recent) == 5  # a speaking rate does not drift: rejected rates stay out of the reference
     assert detector.score(Segment(0.0, 1.9, six_words), {})[1] is False
     assert detector.score(Segment(0.0, 1.0, six_words), {"audio_seconds": 1.0})[1] is True  # 6 per second
     with pytest.raises(ValueError, match="unit"):

@@ -2,6 +2,7 @@
 
 See ``docs/filters.md``.  :class:`FilterStage` combines the detectors chosen with ``--label-filters``;
 the built-in detectors live in :mod:`.text` (text, timing, audio energy) and :mod:`.model` (loss outliers).
+:mod:`.scoring` computes every transcript segment's per-token loss under a trained model after the fact.
 """
 
 from statecatcher.filters.stage import ACCEPT, REPORT_NAME, FilterStage, Rejection, Verdict

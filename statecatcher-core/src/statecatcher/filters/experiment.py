@@ -47,11 +47,12 @@ def sentence_recordings(corpus: Path) -> list[Recording]:
     return recordings
 
 
-def synth_corpus() -> Path:
-    """4 synthetic episodes of 1-1.5 min (2 train, 1 dev, 1 test), built on first use, then cached."""
+def synth_corpus(episodes: int = 4) -> Path:
+    """``episodes`` synthetic episodes of 1-1.5 min (seed 1234; 4: 2 train, 1 dev, 1 test), built on first
+    use, then cached.  The first episodes are the same whatever ``episodes`` is."""
     from statecatcher_synth.corpus import cached_corpus
 
-    return cached_corpus(SYNTH_CACHE, episodes=4, minutes=(1.0, 1.5), seed=1234, progress=False)
+    return cached_corpus(SYNTH_CACHE, episodes=episodes, minutes=(1.0, 1.5), seed=1234, progress=False)
 
 
 def build_corpus(out: Path, *, share: float, seed: int) -> tuple[Path, Path, dict[tuple[str, int], str]]:

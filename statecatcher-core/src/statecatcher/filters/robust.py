@@ -10,9 +10,15 @@ MAD_TO_SIGMA = 1.4826  # MAD * this estimates the standard deviation of a normal
 
 
 class RobustWindow:
-    """The last ``window`` accepted values; after ``warmup`` of them, ``judge`` returns the robust z-score
+    """The last ``window`` values; after ``warmup`` of them, ``judge`` returns the robust z-score
     ``(value - median) / max(1.4826 * MAD, min_spread)`` and rejects beyond ``threshold`` (``two_sided``:
-    in either direction).  Rejected values stay out of the window, so a run of bad ones cannot shift it."""
+    in either direction).  With ``keep_rejected`` False, rejected values stay out of the window, so a run of
+    bad ones cannot shift it; that suits a quantity that does not drift (a speaking rate).  A quantity that
+    does drift (a loss during training) needs ``keep_rejected``: else one jump of its level would make every
+    later value an outlier against a window that never moves again.  Median and MAD ignore outliers as long
+    as they are fewer than half of the window."""
+
+    keep_rejected = False
 
     def __init__(self, threshold: float, warmup: int, window: int, min_spread: float):
         if warmup < 1 or window < 2:
@@ -26,7 +32,7 @@ class RobustWindow:
             return 0.0, False
         z = self.z_score(value) if self.seen >= self.warmup else 0.0
         reject = (abs(z) if two_sided else z) > self.threshold
-        if not reject:
+        if self.keep_rejected or not reject:
             self.recent.append(value)
             self.seen += 1
         return z, reject
