@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL and resumed reproduces the uninterrupted run's losses exactly."""
+"""A run killed with SIGKILL and resumed reproduces the uninterrupted run's losses exactly, with label filters
+too (their running references are checkpointed, and the report holds every rejection once)."""
 
 from __future__ import annotations
 
@@ -24,23 +25,35 @@ def _losses(run_dir: Path) -> dict[int, float]:
     return out
 
 
-def _command(corpus: Path, run_dir: Path) -> list[str]:
+FILTERS = ["--label-filters", "rate_outlier", "--label-filters", "loss_outlier",
+           *(arg for option in ("rate_outlier.warmup=3", "rate_outlier.threshold=1.0", "loss_outlier.warmup=3",
+                                "loss_outlier.threshold=1.0") for arg in ("--filter-opt", option))]
+
+
+def _report(run_dir: Path) -> list[dict]:
+    path = run_dir / "filter.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _command(corpus: Path, run_dir: Path, extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "statecatcher", "run", "--encoder", "lstm", "--loss", "ctc",
             "--data", f"local:{corpus}", "--run-dir", str(run_dir), "--encoder-opt", "hidden_dim=64",
             "--vocab-size", "64", "--batch-size", "2", "--segment-seconds", "5", "--min-segment-seconds", "2",
             "--max-segment-seconds", "10", "--max-steps", "14", "--checkpoint-every", "4", "--log-every", "1",
-            "--tracker", "jsonl", "--num-workers", "1", "--lr", "0.003", "--warmup-steps", "3", "--epochs", "20"]
+            "--tracker", "jsonl", "--num-workers", "1", "--lr", "0.003", "--warmup-steps", "3", "--epochs", "20",
+            *extra]
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_reproduces_losses(tiny_corpus, tmp_path):
+@pytest.mark.parametrize("extra", [[], FILTERS], ids=["plain", "label-filters"])
+def test_resume_after_sigkill_reproduces_losses(tiny_corpus, tmp_path, extra):
     env = dict(os.environ, PYTHONHASHSEED="0")
-    subprocess.run(_command(tiny_corpus, tmp_path / "whole"), check=True, env=env, capture_output=True)
+    subprocess.run(_command(tiny_corpus, tmp_path / "whole", extra), check=True, env=env, capture_output=True)
     expected = _losses(tmp_path / "whole")
     assert sorted(expected) == list(range(1, 15))
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_command(tiny_corpus, killed), env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_command(tiny_corpus, killed, extra), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
@@ -52,6 +65,12 @@ def test_resume_after_sigkill_reproduces_losses(tiny_corpus, tmp_path):
     proc.wait()
     assert max(_losses(killed)) < 14
 
-    subprocess.run(_command(tiny_corpus, killed), check=True, env=env, capture_output=True)
+    subprocess.run(_command(tiny_corpus, killed, extra), check=True, env=env, capture_output=True)
     resumed = _losses(killed)
     assert resumed == expected
+    rows = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == list(range(1, 15))  # the killed run's rows past its checkpoint dropped
+    if extra:  # rejections before and after the checkpoint the resumed run started from, each reported once
+        report = _report(tmp_path / "whole")
+        assert min(row["step"] for row in report) < 8 < max(row["step"] for row in report)
+        assert _report(killed) == report

@@ -169,3 +169,92 @@ def test_filter_report_command_summarises_per_detector(tmp_path):
     assert table.exit_code == 0 and "char_rate" in table.output and "35 .. 50" in table.output
     missing = CliRunner().invoke(cli, ["filter-report", str(tmp_path / "..")])
     assert missing.exit_code != 0 and "no filter report" in missing.output
+
+
+# -- checkpoints: running references, the batcher's snapshot, the report after a kill --------------------------
+def rate_stage(**options):
+    from statecatcher.filters.text import RateOutlier
+
+    return FilterStage([RateOutlier(warmup=3, window=6, threshold=1.0, **options), LossOutlier(warmup=2, window=6)])
+
+
+def test_a_stage_restored_from_its_state_dict_judges_exactly_like_the_original():
+    original, losses = rate_stage(), [1.0, 1.2, 0.8, 6.0, 1.1, 0.9, 7.0, 1.0]
+    batch = fake_batch(["a b", "c d e f g h i j"])
+    for loss in losses[:4]:
+        original.update(batch, torch.tensor([loss, 2 * loss]), torch.tensor([1, 1]), torch.ones(2), step=1)
+    restored = rate_stage()
+    restored.load_state_dict(json.loads(json.dumps(original.state_dict())))  # survives a JSON/pickle round trip
+    assert restored.metrics() == original.metrics()
+    recording = recording_with(*(["one two"] * 3 + ["one two three four five six seven eight nine"]))
+    for loss in losses[4:]:
+        for stage in (original, restored):
+            stage.judged = [stage.text_filter(recording, TrainingSegment(0, 0.0, 8.0, "", transcript_indices=(i,)))
+                            for i in range(4)]
+            stage.weights = stage.update(batch, torch.tensor([loss, 2 * loss]), torch.tensor([1, 1]),
+                                         torch.ones(2), step=2)
+        assert restored.judged == original.judged and torch.equal(restored.weights, original.weights)
+    assert original.state_dict() == restored.state_dict()
+
+
+class CountingFilter:
+    """A stateful label filter: rejects every third segment it judges (its count is its state)."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def __call__(self, recording, segment, waveform=None):
+        from statecatcher.filters import ACCEPT, Verdict
+
+        self.seen += 1
+        return Verdict(True, (Rejection("count", self.seen, 0.0, 1.0, ""),)) if self.seen % 3 == 0 else ACCEPT
+
+    def state_dict(self):
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state):
+        self.seen = state["seen"]
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_resumed_batcher_restores_its_label_filter_as_of_the_last_batch_handed_out(num_workers):
+    source = ListSource(make_recordings(5, min_duration=3.0, max_duration=8.0, seed=11))
+
+    def run(label_filter, state=None, stop=None):
+        with LaneBatcher(source, batch_size=2, segmenter=SEGMENTER, num_workers=num_workers,
+                         label_filter=label_filter) as batcher:
+            if state is not None:
+                batcher.load_state_dict(state)
+            out = []
+            for batch in batcher:
+                out.append(batch.weight.tolist())
+                if len(out) == stop:
+                    return out, batcher.state_dict()
+            return out, batcher.state_dict()
+
+    whole, _ = run(CountingFilter())
+    head, state = run(CountingFilter(), stop=2)  # the planner has judged steps ahead of the second batch
+    tail, _ = run(CountingFilter(), state=state)
+    assert head + tail == whole and any(0.0 in weights for weights in whole[2:])
+
+
+def test_resume_report_drops_rows_after_the_checkpoint_and_a_cut_last_line(tmp_path):
+    path = tmp_path / "filter.jsonl"
+    rows = [{"step": step, "detector": "x"} for step in (1, 2, 5, 6)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 7, "det')
+    stage = FilterStage([KnownPhrases()], report_path=path)
+    stage.resume_report(5)
+    stage._record(6, fake_batch(["y"]), 0, [Rejection("known_phrases", 1.0, 0.0, 1.0, "y")])
+    stage.close()
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 5, 6]
+
+
+def test_every_rank_writes_its_own_report_and_filter_report_reads_them_all(tmp_path):
+    for rank in (0, 1, 2):
+        stage = FilterStage.from_config(["known_phrases"], {}, run_dir=tmp_path, rank=rank)
+        stage._record(rank + 1, fake_batch([f"r{rank}"]), 0, [Rejection("known_phrases", 1.0, 0.0, 1.0, "x")])
+        stage.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["filter.jsonl", "filter.rank1.jsonl", "filter.rank2.jsonl"]
+    from statecatcher.filters.report import read_report
+
+    assert [row["step"] for row in read_report(tmp_path)] == [1, 2, 3]

@@ -1,4 +1,4 @@
-"""Reading JSON-lines files written by statecatcher (metrics, filter reports)."""
+"""Reading JSON-lines files written by statecatcher (metrics, filter reports), and trimming them on resume."""
 
 from __future__ import annotations
 
@@ -20,3 +20,22 @@ def read_jsonl(path: Path, missing_hint: str) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{number}: not a JSON line: {exc}") from exc
     return rows
+
+
+def drop_rows_after(path: Path, step: int) -> None:
+    """Rewrite ``path`` (if it exists) without its rows whose ``"step"`` is past ``step`` and without lines
+    that are not JSON (the last one, cut by a kill): what a resumed run does to the rows a killed run wrote
+    after the checkpoint it resumes from, since it writes them again."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if row.get("step", 0) <= step:
+            kept.append(line + "\n")
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("".join(kept))
+    temporary.replace(path)

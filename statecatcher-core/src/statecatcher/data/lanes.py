@@ -84,9 +84,11 @@ class LaneBatcher:
     ``normalizer`` turns transcript text into target text.  ``label_filter(recording, segment, waveform)``
     (e.g. :attr:`statecatcher.filters.FilterStage.text_filter`) judges each training segment when it is
     planned: a verdict with ``reject`` sets its weight to 0 (its audio is still in the batch), and every
-    lane's ``rejections`` go to ``batch.info["filtered"]``.  ``prefetch`` bounds the steps in flight,
-    ``decode_ahead`` the recordings decoded before a lane takes them.  ``stats()`` reports, among others,
-    ``wait_seconds``: how long the consumer blocked waiting for batches.
+    lane's ``rejections`` go to ``batch.info["filtered"]``.  A ``label_filter`` with ``state_dict`` /
+    ``load_state_dict`` (a running reference) is snapshotted with every planned step, so ``state_dict()``
+    resumes it as of the last batch handed out, not as of the steps planned ahead.  ``prefetch`` bounds the
+    steps in flight, ``decode_ahead`` the recordings decoded before a lane takes them.  ``stats()`` reports,
+    among others, ``wait_seconds``: how long the consumer blocked waiting for batches.
     """
 
     def __init__(self, source: DataSource, *, split: str = "train", batch_size: int,
@@ -167,6 +169,9 @@ class LaneBatcher:
             raise RuntimeError("LaneBatcher.load_state_dict must be called before the first batch")
         self._planner.load_state_dict(state)
         self._state = self._planner.state_dict()
+        if state.get("label_filter") is not None and hasattr(self.label_filter, "load_state_dict"):
+            self.label_filter.load_state_dict(state["label_filter"])
+            self._state["label_filter"] = state["label_filter"]
         self._done = self._planner.finished
 
     def stats(self) -> dict[str, Any]:
@@ -221,8 +226,11 @@ class LaneBatcher:
         plan = self._planner.next_plan()
         if plan is None:
             return _END
-        return _Step([None if item is None else self._submit_features(item) for item in plan],
-                     self._planner.state_dict())
+        lanes = [None if item is None else self._submit_features(item) for item in plan]
+        state = self._planner.state_dict()
+        if hasattr(self.label_filter, "state_dict"):
+            state["label_filter"] = self.label_filter.state_dict()
+        return _Step(lanes, state)
 
     def _submit_features(self, item: LaneItem) -> _Pending:
         hop, shift = self.features.hop_samples, self.features.frame_shift

@@ -41,8 +41,13 @@ class FilterSummary:
 
 
 def read_report(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The rows of ``RUN_DIR/filter.jsonl``; a clear error when the run has no report."""
-    return read_jsonl(Path(run_dir) / REPORT_NAME, "no filter report; train with --label-filters NAME to write one")
+    """The rows of ``RUN_DIR/filter.jsonl`` and, from a distributed run, of every rank's
+    ``filter.rank<r>.jsonl``; a clear error when the run has no report."""
+    run_dir = Path(run_dir)
+    rows = read_jsonl(run_dir / REPORT_NAME, "no filter report; train with --label-filters NAME to write one")
+    for path in sorted(run_dir.glob("filter.rank[0-9]*.jsonl"), key=lambda p: (len(p.name), p.name)):
+        rows += read_jsonl(path, "unreadable filter report")
+    return rows
 
 
 def summarise(rows: list[dict[str, Any]], *, examples: int = 3) -> FilterSummary:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from statistics import median
+from typing import Any
 
 MAD_TO_SIGMA = 1.4826  # MAD * this estimates the standard deviation of a normal distribution
 
@@ -36,6 +37,15 @@ class RobustWindow:
             self.recent.append(value)
             self.seen += 1
         return z, reject
+
+    def state_dict(self) -> dict[str, Any]:
+        """The window and the count seen (checkpointed with the run, so a resumed run judges alike)."""
+        return {"seen": self.seen, "recent": list(self.recent)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seen = int(state["seen"])
+        self.recent.clear()
+        self.recent.extend(float(x) for x in state["recent"])
 
     def z_score(self, value: float) -> float:
         middle = median(self.recent)

@@ -14,8 +14,15 @@ Two places, two kinds of detector:
   per-token loss.  ``update`` also counts and reports the pipeline's rejections, at the step that consumes
   them (the pipeline runs ahead of the trainer).
 
-Every rejection is one JSON line in ``RUN_DIR/filter.jsonl``: step, recording id, segment index, the time
-span and text of the judged segment, detector, score, and whether it was masked (``False`` in a dry run).
+Every rejection is one JSON line in ``RUN_DIR/filter.jsonl`` (rank ``r > 0`` of a distributed run:
+``filter.rank<r>.jsonl``): step, recording id, segment index, the time span and text of the judged segment,
+detector, score, and whether it was masked (``False`` in a dry run).
+
+Detectors that keep a running reference (``rate_outlier``, ``loss_outlier``) have ``state_dict`` /
+``load_state_dict``; the trainer checkpoints them (:meth:`FilterStage.state_dict`), and the lane batcher
+snapshots the pipeline detectors with every planned step (:attr:`FilterStage.text_filter` has
+``state_dict`` too), so a resumed run judges exactly as the uninterrupted one, and its report holds every
+rejection once (:meth:`FilterStage.resume_report`).
 """
 
 from __future__ import annotations
@@ -30,9 +37,10 @@ import numpy as np
 import torch
 
 from statecatcher.filters.text import frame_levels_db, speech_fraction
+from statecatcher.jsonl import drop_rows_after
 from statecatcher.records import Recording, Segment
 
-REPORT_NAME = "filter.jsonl"
+REPORT_NAME = "filter.jsonl"  # rank 0's report; see report_name()
 _LEVEL_CACHE = 32  # recordings whose frame levels the speech detector keeps
 _REFERENCE_PERCENTILE = 95  # a recording's "speech level": this percentile of its frame levels
 
@@ -57,6 +65,38 @@ class Verdict(NamedTuple):
 ACCEPT = Verdict(False, ())
 
 
+def report_name(rank: int = 0) -> str:
+    """The filter report's file name for ``rank``: ``filter.jsonl``, or ``filter.rank<r>.jsonl`` for r > 0."""
+    return REPORT_NAME if rank == 0 else f"filter.rank{rank}.jsonl"
+
+
+class PipelineJudge:
+    """:meth:`FilterStage.judge` as the lane batcher's ``label_filter``, with the pipeline detectors' state
+    (``state_dict`` / ``load_state_dict``), which the batcher snapshots with every step it plans."""
+
+    def __init__(self, stage: FilterStage):
+        self.stage = stage
+
+    def __call__(self, recording: Recording, segment: Any, waveform: torch.Tensor | None = None) -> Verdict:
+        return self.stage.judge(recording, segment, waveform)
+
+    def state_dict(self) -> dict[str, Any]:
+        return _detector_states(self.stage.pipeline_detectors)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _load_detector_states(self.stage.pipeline_detectors, state)
+
+
+def _detector_states(detectors: Sequence[Any]) -> dict[str, Any]:
+    return {d.name: d.state_dict() for d in detectors if hasattr(d, "state_dict")}
+
+
+def _load_detector_states(detectors: Sequence[Any], states: Mapping[str, Any]) -> None:
+    for detector in detectors:
+        if detector.name in states and hasattr(detector, "load_state_dict"):
+            detector.load_state_dict(states[detector.name])
+
+
 class FilterStage:
     """Applies ``detectors`` (:class:`~statecatcher.protocols.LabelFilter` objects); with ``dry_run`` it
     scores, counts and reports but masks nothing.  ``report_path`` (``None``: no report) gets one JSON line
@@ -73,15 +113,17 @@ class FilterStage:
         self.segments_rejected = 0
         self._levels: dict[str, tuple[np.ndarray, float]] = {}
         self._report = None
+        self.report_path = report_path
         if report_path is not None:
             report_path.parent.mkdir(parents=True, exist_ok=True)
             self._report = report_path.open("a", buffering=1)
 
     @classmethod
     def from_config(cls, names: Sequence[str], options: Mapping[str, Any], *, dry_run: bool = False,
-                    run_dir: Path | None = None) -> FilterStage:
+                    run_dir: Path | None = None, rank: int = 0) -> FilterStage:
         """Build the detectors registered as ``label_filter:NAME`` with ``options[NAME]`` as keyword options;
-        errors name the filter and the option (``filter_options.NAME``)."""
+        errors name the filter and the option (``filter_options.NAME``).  The report goes to ``run_dir`` under
+        :func:`report_name` of ``rank``."""
         from statecatcher.plugins import get
 
         unused = sorted(set(options) - set(names))
@@ -96,14 +138,14 @@ class FilterStage:
             except (TypeError, ValueError) as error:
                 raise ValueError(f"filter_options.{name}: {error}") from error
         return cls(detectors, dry_run=dry_run,
-                   report_path=run_dir / REPORT_NAME if run_dir is not None and detectors else None)
+                   report_path=run_dir / report_name(rank) if run_dir is not None and detectors else None)
 
     # -- in the data pipeline -------------------------------------------------------------------------------
 
     @property
     def text_filter(self):
         """The callable for ``LaneBatcher(label_filter=...)``, or ``None`` when no pipeline detector is chosen."""
-        return self.judge if self.pipeline_detectors else None
+        return PipelineJudge(self) if self.pipeline_detectors else None
 
     def judge(self, recording: Recording, segment: Any, waveform: torch.Tensor | None = None) -> Verdict:
         """Judge the transcript segments ``segment.transcript_indices`` of ``recording`` (a
@@ -188,6 +230,29 @@ class FilterStage:
         return {**{f"filtered/{name}": self.counts[name] for name in names},
                 "filtered/segments": self.segments_rejected,
                 "filtered/share": self.segments_rejected / max(self.segments_seen, 1)}
+
+    # -- checkpoints ----------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Counters and every detector's running reference (the pipeline's as of the steps planned so far;
+        the lane batcher's own snapshot, restored after this one, moves those back to the steps consumed)."""
+        return {"counts": dict(self.counts), "segments_seen": self.segments_seen,
+                "segments_rejected": self.segments_rejected,
+                "detectors": _detector_states([*self.pipeline_detectors, *self.loss_detectors])}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.counts = Counter(state["counts"])
+        self.segments_seen, self.segments_rejected = state["segments_seen"], state["segments_rejected"]
+        _load_detector_states([*self.pipeline_detectors, *self.loss_detectors], state["detectors"])
+
+    def resume_report(self, step: int) -> None:
+        """Drop the report's rows after ``step`` (a killed run wrote them; the resumed run writes them again),
+        and a last line cut by the kill."""
+        if self.report_path is None:
+            return
+        self.close()
+        drop_rows_after(self.report_path, step)
+        self._report = self.report_path.open("a", buffering=1)
 
     def close(self) -> None:
         if self._report is not None:

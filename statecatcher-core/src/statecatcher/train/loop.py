@@ -32,6 +32,7 @@ from ..data.lanes import LaneBatcher
 from ..data.segmenter import SegmenterConfig
 from ..decode.pack import tokenizer_payload
 from ..filters import FilterStage
+from ..jsonl import drop_rows_after
 from ..model import build_model
 from ..options import check_plugin_options
 from ..plugins import get
@@ -115,10 +116,16 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
         for key in ("steps", "optimizer_steps", "audio_seconds", "nan_skips"):
             setattr(summary, key, ckpt["summary"][key])
 
+    if checkpoint_path is not None and world.is_main:  # a killed run logged steps past its last checkpoint
+        drop_rows_after(run_dir / "metrics.jsonl", summary.steps)
     trackers = trackers if trackers is not None else make_trackers(config, run_dir) if world.is_main else []
     rank_log = RankLog(run_dir, world.rank) if config.rank_log else None
     filters = FilterStage.from_config(config.label_filters, config.filter_options, dry_run=config.filter_dry_run,
-                                      run_dir=run_dir)  # hallucination detectors; none by default
+                                      run_dir=run_dir, rank=world.rank)  # hallucination detectors; none by default
+    if checkpoint_path is not None:
+        if own.get("filters") is not None:  # running references; the batcher's snapshot refines the pipeline's
+            filters.load_state_dict(own["filters"])
+        filters.resume_report(summary.steps)
     params = {**config.to_dict(), "total_steps": config.max_steps or None,
               "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
               "world_size": world.size, "resumed_from": str(checkpoint_path) if checkpoint_path else None}
@@ -126,8 +133,9 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
         tracker.log_params(params)
 
     def checkpoint(lanes_state: dict | None) -> None:
-        # every rank's lanes, carried states and RNG streams; rank 0 writes them all
-        ranks = world.gather({"lanes": lanes_state, "state": to_device(detach(state), "cpu"), "rng": rng_state()})
+        # every rank's lanes, carried states, RNG streams and filter references; rank 0 writes them all
+        ranks = world.gather({"lanes": lanes_state, "state": to_device(detach(state), "cpu"), "rng": rng_state(),
+                              "filters": filters.state_dict()})
         if not world.is_main:
             return
         save_checkpoint(run_dir / "checkpoints", summary.steps, {
