@@ -132,3 +132,15 @@ def test_index_is_built_once_and_rebuilt_when_files_change(tmp_path):
     os.utime(manifest, ns=(built + 10**9, built + 10**9))
     http = create_app(tmp_path, API_KEY).test_client()
     assert len(http.get(f"/apiv1/get_every_episode_list/{API_KEY}").get_json()) == 3
+
+
+def test_shutdown_still_stops_the_server_when_its_wake_up_pipe_is_gone(tmp_path):
+    """Seen once in CI: the trigger's descriptor was closed under the server (EBADF on shutdown)."""
+    from statecatcher_speechcatcher_data.serve_cmd import make_server
+    from statecatcher_speechcatcher_data.testing import serving
+
+    corpus = write_local_corpus(tmp_path, make_recordings(2, min_duration=1.0, max_duration=2.0, seed=1))
+    server = make_server(str(corpus), API_KEY, port=0, poll_seconds=0.05)
+    with serving(server):
+        os.close(server._server.trigger.trigger)
+    assert server._stopped.is_set()
