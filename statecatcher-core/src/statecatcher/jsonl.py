@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .files import write_atomically
+
 
 def read_jsonl(path: Path, missing_hint: str) -> list[dict[str, Any]]:
     """Every non-blank line of ``path`` as a dict; ``FileNotFoundError`` with ``missing_hint`` if absent,
@@ -36,6 +38,4 @@ def drop_rows_after(path: Path, step: int) -> None:
             continue
         if row.get("step", 0) <= step:
             kept.append(line + "\n")
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(kept))
-    temporary.replace(path)
+    write_atomically(path, "".join(kept))

@@ -22,6 +22,8 @@ from typing import Any
 
 import sentencepiece as spm
 
+from statecatcher.files import write_atomically
+
 MODEL_FILE = "tokenizer.model"
 META_FILE = "tokenizer.json"
 OFFSET = 1  # our id = sentencepiece id + OFFSET; id 0 is the blank
@@ -78,11 +80,11 @@ class SentencePieceTokenizer:
                 raise ValueError(_explain_training_error(str(exc), vocab_size, len(sentences))) from exc
         model_dir = Path(model_dir)
         model_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomically(model_dir / MODEL_FILE, model.getvalue())
+        write_atomically(model_dir / MODEL_FILE, model.getvalue())
         meta = {"vocab_size": vocab_size, "model_type": self.model_type, "blank_id": self.blank_id,
                 "unk_id": OFFSET, "offset": OFFSET, "character_coverage": self.character_coverage,
                 "num_sentences": len(sentences), "sentencepiece_version": spm.__version__}
-        _write_atomically(model_dir / META_FILE, (json.dumps(meta, indent=2) + "\n").encode())
+        write_atomically(model_dir / META_FILE, (json.dumps(meta, indent=2) + "\n").encode())
         self.load(model_dir)
 
     def load(self, model_dir: Path) -> None:
@@ -141,8 +143,3 @@ def _explain_training_error(message: str, vocab_size: int, num_sentences: int) -
                 f"use --vocab-size {minimum} or more (or lower character_coverage)")
     return f"sentencepiece training failed (--vocab-size {vocab_size}, {num_sentences} transcripts): {message}"
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

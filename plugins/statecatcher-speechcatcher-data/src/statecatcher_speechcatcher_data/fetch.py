@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -25,6 +24,7 @@ from urllib.parse import urlparse
 import torch
 
 from statecatcher.data.audio import AudioDecodeError, load_audio
+from statecatcher.files import write_atomically
 from statecatcher.records import SAMPLE_RATE, Segment
 from statecatcher_speechcatcher_data.api import ApiClient, ApiError
 from statecatcher_speechcatcher_data.listing import Episode
@@ -85,9 +85,7 @@ class Fetcher:
         if not segments:
             raise self._problem(episode, TranscriptUnavailable, "transcript: no cue with text")
         if not path.is_file():
-            temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            temporary.write_text(text, encoding="utf-8")
-            temporary.replace(path)
+            write_atomically(path, text)
         return segments
 
     # -- audio ---------------------------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from statecatcher.files import temporary_sibling
 from statecatcher.records import Segment
 
 INDEX_NAME = ".statecatcher-serve-index.sqlite"
@@ -82,7 +82,7 @@ def _build(corpus: Path, path: Path, signature: str) -> None:
             rows.append((recording.id, _podcast_of(recording.id, recording.meta), recording.meta.get("language", ""),
                          recording.duration, split, audio.relative_to(corpus).as_posix(),
                          json.dumps([_segment_dict(s) for s in recording.segments]), audio.stat().st_mtime))
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # several server processes may build at once
+    temporary = temporary_sibling(path)  # several server processes may build at once
     temporary.unlink(missing_ok=True)
     with closing(sqlite3.connect(temporary)) as db:
         db.executescript(_SCHEMA)

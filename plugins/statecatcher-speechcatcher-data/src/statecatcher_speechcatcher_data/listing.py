@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
+from statecatcher.files import write_atomically
 from statecatcher.secrets import REDACTED, scrub
 from statecatcher_speechcatcher_data.api import ApiClient, ApiError, AuthenticationError, NotFoundError
 
@@ -214,10 +214,9 @@ KEY_MARK = "{API_KEY}"  # stands for the API key in saved URLs, so the key never
 
 def save_listing(path: Path, episodes: list[Episode], facts: dict[str, Any], api_key: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # ranks sharing a cache save it at once
     document = json.dumps({"version": LISTING_VERSION, "facts": facts, "episodes": [asdict(e) for e in episodes]})
-    temporary.write_text(scrub(document, [api_key, quote(api_key, safe="")]).replace(REDACTED, KEY_MARK))
-    temporary.replace(path)
+    # ranks sharing a cache may save it at once
+    write_atomically(path, scrub(document, [api_key, quote(api_key, safe="")]).replace(REDACTED, KEY_MARK))
 
 
 def load_listing(path: Path, api_key: str) -> tuple[list[Episode], dict[str, Any]] | None:
