@@ -34,6 +34,10 @@ class FeatureConfig:
         """Samples before a frame's own hop that its window sees (``window - hop``)."""
         return self.window_samples - self.hop_samples
 
+    def frame_start_sample(self, seconds: float) -> int:
+        """The first sample of the frame nearest to ``seconds`` (a span boundary on the frame grid)."""
+        return round(seconds / self.frame_shift) * self.hop_samples
+
     def num_frames(self, num_samples: int) -> int:
         """Frames of a recording of ``num_samples`` samples: ``ceil(num_samples / hop)``."""
         return -(-num_samples // self.hop_samples)

@@ -233,10 +233,9 @@ class LaneBatcher:
         return _Step(lanes, state)
 
     def _submit_features(self, item: LaneItem) -> _Pending:
-        hop, shift = self.features.hop_samples, self.features.frame_shift
         waveform = item.waveform.detach().to(torch.float32).numpy()
-        samples = span_samples(waveform, round(item.segment.start / shift) * hop, round(item.segment.end / shift) * hop,
-                               self.features)
+        samples = span_samples(waveform, self.features.frame_start_sample(item.segment.start),
+                               self.features.frame_start_sample(item.segment.end), self.features)
         verdict = self.label_filter(item.recording, item.segment, item.waveform) if self.label_filter else None
         return _Pending(item.recording.id, item.segment, item.is_last,
                         self._feature_pool.submit(timed_fbank, samples, self.features), verdict)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from statecatcher.data.fbank import fbank, span_samples
+from statecatcher.data.features import features_for_span
 from statecatcher.records import Recording
 
 Key = tuple[str, int]  # (recording id, transcript segment index)
@@ -55,14 +55,13 @@ def token_losses(loaded: Any, recordings: Iterable[Recording]) -> dict[Key, floa
     transcript segments.  Infeasible targets (more tokens than frames; CTC's ``zero_infinity`` makes
     their loss 0) get ``nan``, which the robust detectors skip."""
     model, features = loaded.model, loaded.features
-    hop, shift = features.hop_samples, features.frame_shift
     losses: dict[Key, float] = {}
     for recording in recordings:
-        waveform = recording.load_audio().numpy()
+        waveform = recording.load_audio()
         state = model.init_state(1)
-        for tile in transcript_tiles(recording, shift):
-            samples = span_samples(waveform, round(tile.start / shift) * hop, round(tile.end / shift) * hop, features)
-            feats = torch.from_numpy(fbank(samples, features))[None]
+        for tile in transcript_tiles(recording, features.frame_shift):
+            feats = features_for_span(waveform, features.frame_start_sample(tile.start),
+                                      features.frame_start_sample(tile.end), features)[None]
             text = " ".join(t for t in (loaded.normalizer(recording.segments[i].text) for i in tile.indices) if t)
             ids = loaded.tokenizer.encode(text) if text else []
             targets = torch.tensor([ids or [0]])
