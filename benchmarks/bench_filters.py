@@ -36,10 +36,10 @@ from pathlib import Path
 import torch
 
 from statecatcher.data.segmenter import TrainingSegment
+from statecatcher.experiments.corpus import synth_corpus as synth_corpus_path
 from statecatcher.filters import DEFAULT_FILTERS, FilterStage
 from statecatcher.filters.corrupt import corrupt_recordings, segment_labels
 from statecatcher.filters.experiment import run_config, sentence_recordings
-from statecatcher.filters.experiment import synth_corpus as synth_corpus_path
 from statecatcher.filters.model import LossOutlier
 from statecatcher.filters.scoring import token_losses
 from statecatcher.testing.dummies import make_recordings, write_local_corpus

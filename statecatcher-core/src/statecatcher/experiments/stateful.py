@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from statecatcher.data.segmenter import SegmenterConfig
+from statecatcher.experiments.corpus import synth_corpus
 
 SEGMENTER = SegmenterConfig(segment_seconds=8.0, min_seconds=2.0, max_seconds=16.0)
-SYNTH_CACHE = Path(os.environ.get("STATECATCHER_TEST_CACHE", Path.home() / ".cache" / "statecatcher" / "tests"))
 BASE_EPISODES = 4
 BASE_STEPS = 3000
 LANES = 1  # one lane: the recipe that reliably leaves the CTC blank plateau at this size
@@ -54,13 +54,6 @@ LOSS_OPTIONS = {"rnnt": {"topology": "modified", "ctc_loss_scale": 0.5, "context
 MODES = ("stateful", "stateless")
 DECODES = {"segment_reset": "segment, reset", "segment_carried": "segment, carried",
            "recording": "whole recording"}
-
-
-def synth_corpus(episodes: int) -> Path:
-    """``episodes`` synthetic episodes of 1-1.5 min (seed 1234), built on first use, then cached."""
-    from statecatcher_synth.corpus import cached_corpus
-
-    return cached_corpus(SYNTH_CACHE, episodes=episodes, minutes=(1.0, 1.5), seed=1234, progress=False)
 
 
 def run_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int, seed: int,

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from statecatcher.data.segmenter import SegmenterConfig, segment_recording
+from statecatcher.experiments.corpus import synth_corpus
 from statecatcher.filters import DEFAULT_FILTERS
 from statecatcher.filters.corrupt import corrupt_recordings, segment_labels, sentence_segments
 from statecatcher.filters.report import read_report
@@ -31,7 +31,6 @@ from statecatcher.records import Recording
 from statecatcher.testing.dummies import write_local_corpus
 
 SEGMENTER = SegmenterConfig(segment_seconds=5.0, min_seconds=2.0, max_seconds=10.0)
-SYNTH_CACHE = Path(os.environ.get("STATECATCHER_TEST_CACHE", Path.home() / ".cache" / "statecatcher" / "tests"))
 
 
 def sentence_recordings(corpus: Path) -> list[Recording]:
@@ -45,14 +44,6 @@ def sentence_recordings(corpus: Path) -> list[Recording]:
             turns = json.loads((corpus / f"{recording.id}.json").read_text())["segments"]
             recordings.append(sentence_segments(recording, [turn["sentences"] for turn in turns]))
     return recordings
-
-
-def synth_corpus(episodes: int = 4) -> Path:
-    """``episodes`` synthetic episodes of 1-1.5 min (seed 1234; 4: 2 train, 1 dev, 1 test), built on first
-    use, then cached.  The first episodes are the same whatever ``episodes`` is."""
-    from statecatcher_synth.corpus import cached_corpus
-
-    return cached_corpus(SYNTH_CACHE, episodes=episodes, minutes=(1.0, 1.5), seed=1234, progress=False)
 
 
 def build_corpus(out: Path, *, share: float, seed: int) -> tuple[Path, Path, dict[tuple[str, int], str]]:

@@ -1,0 +1,18 @@
+"""The synthetic corpus the experiments and benchmarks share: multi-speaker episodes of 1-1.5 min
+(statecatcher-synth, seed 1234), built on first use and cached in ``$STATECATCHER_TEST_CACHE`` (default
+``~/.cache/statecatcher/tests``, the test suite's cache)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SYNTH_CACHE = Path(os.environ.get("STATECATCHER_TEST_CACHE", Path.home() / ".cache" / "statecatcher" / "tests"))
+
+
+def synth_corpus(episodes: int = 4) -> Path:
+    """``episodes`` synthetic episodes (4: 2 train, 1 dev, 1 test); the first episodes are the same whatever
+    ``episodes`` is.  Needs statecatcher-synth (``ImportError`` otherwise)."""
+    from statecatcher_synth.corpus import cached_corpus
+
+    return cached_corpus(SYNTH_CACHE, episodes=episodes, minutes=(1.0, 1.5), seed=1234, progress=False)
