@@ -1,4 +1,6 @@
-"""Fixtures: a tiny corpus (FLAC + Whisper JSON) and a server for it on loopback, shared by the tests."""
+"""Fixtures: a tiny corpus (FLAC + Whisper JSON) and servers for it on loopback, shared by the tests:
+``statecatcher serve`` (``server_url``), the double of an unmodified speechcatcher-data server (``upstream``),
+and ``any_server_url``, which runs a test once against each."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import pytest
 
 from statecatcher.testing.dummies import make_recordings, write_local_corpus
 from statecatcher_speechcatcher_data.testing import running_server
+from statecatcher_speechcatcher_data.upstream_double import running_upstream
 
 CORPUS_SIZE = 6
 
@@ -22,3 +25,16 @@ def corpus(tmp_path_factory) -> Path:
 def server_url(corpus):
     with running_server(corpus) as (url, _):
         yield url
+
+
+@pytest.fixture(scope="session")
+def upstream(corpus):
+    """The speechcatcher-data double of ``corpus`` (API and media server), see ``upstream_double``."""
+    with running_upstream(corpus) as double:
+        yield double
+
+
+@pytest.fixture(params=["serve", "upstream"])
+def any_server_url(request, server_url):
+    """The base URL of ``statecatcher serve`` and of the speechcatcher-data double, in turn."""
+    return server_url if request.param == "serve" else request.getfixturevalue("upstream").url

@@ -1,8 +1,10 @@
 """The HTTP side of the client: one pooled keep-alive ``requests.Session``, retries, Range resumption.
 
 Every request goes through :meth:`ApiClient.request`, which retries connection errors, timeouts and 5xx
-answers with exponential backoff (``backoff * 2**attempt`` seconds, capped at ``max_backoff``) at most
-``retries`` times, so no call can hang longer than about ``(retries + 1) * timeout`` plus the backoff.
+answers with exponential backoff and jitter until the :class:`~statecatcher_speechcatcher_data.retry.RetryPolicy`
+budget (``retry_seconds``) is spent, logging one line per wait; a download shares one budget across its
+resumptions.  A TLS certificate that does not verify is permanent (:class:`TLSVerificationError`, no retry).
+The base URL may be given with or without its ``/apiv1`` suffix.
 The API key travels as a path segment (the speechcatcher-data API): every message this module raises or
 logs passes through :meth:`ApiClient.scrub`, so the key never shows up in logs or tracebacks.
 """
@@ -10,17 +12,18 @@ logs passes through :meth:`ApiClient.scrub`, so the key never shows up in logs o
 from __future__ import annotations
 
 import logging
-import time
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
 from statecatcher.secrets import scrub, scrub_logger
+from statecatcher_speechcatcher_data.retry import Retries, RetryPolicy
 
 log = logging.getLogger(__name__)
 CHUNK_BYTES = 1 << 16
@@ -46,24 +49,45 @@ class DownloadError(ApiError, OSError):
     """A file could not be downloaded after every retry (an ``OSError``: the recording is skipped)."""
 
 
+class TLSVerificationError(ApiError):
+    """A server's TLS certificate did not verify: permanent, never retried, never a skipped recording."""
+
+
+API_PREFIX = "/apiv1"
+
+
+def normalize_base_url(url: str) -> str:
+    """``url`` without trailing slashes and without the ``/apiv1`` suffix (speechcatcher-data's config.yaml
+    writes ``server_api_url`` with it): ``https://h/apiv1/`` and ``https://h`` both give ``https://h``."""
+    return url.rstrip("/").removesuffix(API_PREFIX).rstrip("/")
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
 class ApiClient:
     """Calls ``base_url``/apiv1/... with ``api_key``; ``keep_alive=False`` closes the connection per request.
 
     ``timeout`` is ``(connect, read)`` seconds; the read timeout bounds every wait for bytes (also mid-body).
+    ``retry`` says how long to keep retrying (default: :class:`RetryPolicy`'s, 120 s per request).
     """
 
     def __init__(self, base_url: str, api_key: str, *, timeout: tuple[float, float] = (10.0, 60.0),
-                 retries: int = 5, backoff: float = 0.5, max_backoff: float = 30.0, keep_alive: bool = True,
-                 pool_size: int = 8):
+                 retry: RetryPolicy | None = None, keep_alive: bool = True, pool_size: int = 8):
+        if not base_url:
+            raise ValueError("speechcatcher data source: no server URL; give --data speechcatcher:URL, or "
+                             "server_api_url in a speechcatcher-data config file (--data-opt config=config.yaml)")
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"speechcatcher data source: base URL must start with http:// or https://, got "
                              f"{base_url!r}")
         if not api_key:
             raise ValueError("speechcatcher data source: no API key; pass --data-opt api_key=..., set "
-                             "STATECATCHER_API_KEY, or put api_key in the config file's [data_options]")
-        self.base_url, self.api_key = base_url.rstrip("/"), api_key
+                             "STATECATCHER_API_KEY, put api_key in the config file's [data_options], or give a "
+                             "speechcatcher-data config.yaml with secret_api_key (--data-opt config=...)")
+        self.base_url, self.api_key = normalize_base_url(base_url), api_key
         scrub_logger("urllib3.connectionpool", [api_key, quote(api_key, safe="")])  # it logs request paths
-        self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
+        self.timeout, self.retry = timeout, retry or RetryPolicy()
         self.keep_alive = keep_alive
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
@@ -78,7 +102,7 @@ class ApiClient:
     def url(self, route: str, *parts: str | int, key: bool = True) -> str:
         """``BASE/apiv1/ROUTE/PART.../KEY`` with each part URL-quoted."""
         segments = [route, *(quote(str(part), safe="") for part in parts)] + ([self.api_key] if key else [])
-        return f"{self.base_url}/apiv1/" + "/".join(segments)
+        return f"{self.base_url}{API_PREFIX}/" + "/".join(segments)
 
     def scrub(self, text: str) -> str:
         """``text`` without the API key (in its plain and URL-quoted forms)."""
@@ -89,16 +113,20 @@ class ApiClient:
 
     # -- requests with retries -----------------------------------------------------------------------------
 
-    def request(self, method: str, url: str, *, stream: bool = False, **kwargs: Any) -> requests.Response:
+    def request(self, method: str, url: str, *, stream: bool = False, retries: Retries | None = None,
+                **kwargs: Any) -> requests.Response:
         """The response of the first attempt that is not a connection error, timeout or 5xx.
 
-        Raises :class:`AuthenticationError` on 401, :class:`NotFoundError` on 404 and :class:`ApiError`
-        after the last retry; other 4xx answers are returned (the API puts its error in the JSON body).
+        Raises :class:`AuthenticationError` on 401, :class:`NotFoundError` on 404, :class:`TLSVerificationError`
+        at once on a certificate that does not verify, and :class:`ApiError` once ``retries`` (default: a fresh
+        budget of ``self.retry``) is spent; other 4xx answers are returned (the API puts its error in the body).
         """
-        for attempt in range(self.retries + 1):
-            reason = None
+        retries = retries or self.retry.start()
+        while True:
             try:
                 response = self.session.request(method, url, timeout=self.timeout, stream=stream, **kwargs)
+            except requests.exceptions.SSLError as error:
+                reason = self._tls_failure(error, url)
             except (requests.ConnectionError, requests.Timeout) as error:
                 reason = f"{type(error).__name__}: {error}"
             else:
@@ -107,17 +135,25 @@ class ApiClient:
                     return self._checked(response, url)
                 reason = f"HTTP {response.status_code}"
                 response.close()
-            if attempt == self.retries:
-                raise ApiError(self.scrub(f"{method} {url} failed after {attempt + 1} attempt(s): {reason}"))
-            self._wait(attempt, method, url, reason)
-        raise AssertionError("unreachable")  # pragma: no cover
+            self.wait(retries, method, url, reason)
 
-    def _wait(self, attempt: int, method: str, url: str, reason: str) -> None:
+    def wait(self, retries: Retries, method: str, url: str, reason: str) -> None:
+        """Sleeps before the next attempt of ``method url`` (one log line), or raises :class:`ApiError`."""
+        what = self.scrub(f"{method} {url}")
+        if not retries.wait(what, self.scrub(reason)):
+            raise ApiError(self.scrub(f"{what} failed after {retries.summary()}: {reason}"))
         self.counters["retries"] += 1
-        delay = min(self.backoff * 2**attempt, self.max_backoff)
-        log.warning("%s", self.scrub(f"{method} {url}: {reason}; retry {attempt + 1}/{self.retries} in "
-                                     f"{delay:.2f} s"))
-        time.sleep(delay)
+
+    def _tls_failure(self, error: requests.exceptions.SSLError, url: str) -> str:
+        """The reason to retry an SSL error, or :class:`TLSVerificationError` when the certificate is at fault."""
+        text = f"{type(error).__name__}: {error}"
+        if not _is_certificate_failure(error):
+            return text  # e.g. a handshake cut short by a restarting proxy: worth retrying
+        host = host_of(url)
+        raise TLSVerificationError(self.scrub(
+            f"TLS certificate verification failed for {host}: {text}. Retrying cannot fix this: if {host} uses a "
+            f"private CA or a self-signed certificate, set REQUESTS_CA_BUNDLE to a PEM file holding that CA "
+            f"(e.g. REQUESTS_CA_BUNDLE=/etc/ssl/certs/my-ca.pem)")) from None
 
     def _checked(self, response: requests.Response, url: str) -> requests.Response:
         if response.status_code == 401:
@@ -163,11 +199,12 @@ class ApiClient:
         """
         part = destination.with_name(destination.name + ".part")
         part.unlink(missing_ok=True)
-        for attempt in range(self.retries + 1):
+        retries, interruptions = self.retry.start(), 0
+        while True:
             have = part.stat().st_size if part.exists() else 0
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
-                response = self.request("GET", url, stream=True, headers=headers)
+                response = self.request("GET", url, stream=True, headers=headers, retries=retries)
                 with response:
                     if response.status_code not in (200, 206):
                         raise DownloadError(self.scrub(f"GET {url}: HTTP {response.status_code}"),
@@ -185,17 +222,29 @@ class ApiClient:
                 part.replace(destination)
                 return destination
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-                if attempt == self.retries:
+                interruptions += 1
+                try:
+                    self.wait(retries, "GET", url, f"{type(error).__name__}: {error}")
+                except ApiError as spent:
                     part.unlink(missing_ok=True)
-                    raise DownloadError(self.scrub(f"GET {url}: interrupted {attempt + 1} time(s), last: "
-                                                   f"{type(error).__name__}: {error}")) from None
-                self._wait(attempt, "GET", url, f"{type(error).__name__}: {error}")
+                    raise DownloadError(f"{spent} (interrupted {interruptions} time(s))") from None
             except ApiError as error:
                 part.unlink(missing_ok=True)
-                if isinstance(error, (NotFoundError, AuthenticationError, DownloadError)):
+                if isinstance(error, (NotFoundError, AuthenticationError, DownloadError, TLSVerificationError)):
                     raise
                 raise DownloadError(str(error), error.status) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_certificate_failure(error: BaseException) -> bool:
+    """Whether ``error`` (or what it wraps) is a certificate that does not verify (not a cut handshake)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(error):
+            return True
+        error = error.__cause__ or error.__context__ or (error.args[0] if error.args and isinstance(
+            error.args[0], BaseException) else None)
+    return False
 
 
 def _body_chunks(response: requests.Response) -> Iterator[bytes]:

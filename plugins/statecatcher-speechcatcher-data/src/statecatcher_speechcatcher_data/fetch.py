@@ -26,7 +26,7 @@ import torch
 from statecatcher.data.audio import AudioDecodeError, load_audio
 from statecatcher.files import write_atomically
 from statecatcher.records import SAMPLE_RATE, Segment
-from statecatcher_speechcatcher_data.api import ApiClient, ApiError
+from statecatcher_speechcatcher_data.api import ApiClient, ApiError, TLSVerificationError
 from statecatcher_speechcatcher_data.listing import Episode
 from statecatcher_speechcatcher_data.vtt import VTTError, parse_vtt
 
@@ -67,7 +67,8 @@ class Fetcher:
         return self._pool.submit(self.transcript, episode)
 
     def transcript(self, episode: Episode) -> tuple[Segment, ...]:
-        """The episode's cues (cached); raises :class:`TranscriptUnavailable` when it stays broken."""
+        """The episode's cues (cached); raises :class:`TranscriptUnavailable` when it stays broken and
+        :class:`~statecatcher_speechcatcher_data.api.TLSVerificationError` when its host's certificate fails."""
         path = self.vtt_dir / f"{_safe(episode.id)}-{_digest(episode.transcript_url)}.vtt"
         try:
             if path.is_file():
@@ -80,6 +81,8 @@ class Fetcher:
                     response.encoding = "utf-8"
                     text = response.text
             segments = parse_vtt(text, name=f"transcript of episode {episode.id}")
+        except TLSVerificationError:
+            raise  # permanent and the same for every file of that host: the run must stop, not skip
         except (ApiError, VTTError, UnicodeDecodeError) as error:
             raise self._problem(episode, TranscriptUnavailable, f"transcript: {self.client.scrub(error)}") from None
         if not segments:

@@ -215,8 +215,8 @@ def _add_session_routes(app: Flask, state: ServerState) -> None:
                     if low <= e.duration <= high]
         episodes.sort(key=lambda e: (e.duration, e.id), reverse=order == "desc")
         session = sessions.start([e.id for e in episodes], batch_size, order)
-        return jsonify(success=True, session_id=session.id, num_samples=len(episodes), batch_size=batch_size,
-                       order=order)
+        # like speechcatcher-data: no num_samples (clients read batches until "End of epoch reached")
+        return jsonify(success=True, session_id=session.id, batch_size=batch_size, order=order)
 
     @app.get("/apiv1/get_next_batch/<session_id>/<api_key>")
     def get_next_batch(session_id: str, api_key: str):

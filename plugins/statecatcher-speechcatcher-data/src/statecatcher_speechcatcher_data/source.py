@@ -28,8 +28,17 @@ from statecatcher.data.local import hash_split
 from statecatcher.data.sharding import check_recordings_args
 from statecatcher.records import Recording
 from statecatcher_speechcatcher_data.api import ApiClient
+from statecatcher_speechcatcher_data.deployment import DeploymentConfig, read_deployment_config
 from statecatcher_speechcatcher_data.fetch import Fetcher, TranscriptUnavailable
-from statecatcher_speechcatcher_data.listing import Episode, Filters, fetch_listing, load_listing, save_listing
+from statecatcher_speechcatcher_data.listing import (
+    DEFAULT_LANGUAGE,
+    Episode,
+    Filters,
+    fetch_listing,
+    load_listing,
+    save_listing,
+)
+from statecatcher_speechcatcher_data.retry import RetryPolicy
 
 API_KEY_ENV = "STATECATCHER_API_KEY"
 CACHE_ENV = "STATECATCHER_CACHE_DIR"
@@ -48,26 +57,31 @@ def _titles(podcasts: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 class SpeechcatcherDataSource:
-    """Recordings from the server at ``spec`` (its base URL, e.g. ``http://127.0.0.1:6000``).
+    """Recordings from the server at ``spec`` (its base URL, ``http://127.0.0.1:6000`` or ``https://h/apiv1``).
 
-    Options: ``api_key`` (else env ``STATECATCHER_API_KEY``); ``language`` (prefix, ``""`` = any);
+    Options: ``config`` (a speechcatcher-data ``config.yaml``: ``server_api_url``, ``secret_api_key`` and
+    ``podcast_language`` fill in ``spec``, ``api_key`` and ``language`` when not given);
+    ``api_key`` (else env ``STATECATCHER_API_KEY``); ``language`` (prefix, default ``en``, ``""`` = any);
     ``podcasts`` (titles, a list or ``"a|b"``); ``min_duration`` / ``max_duration`` (seconds);
     ``split_by`` = ``podcast`` (hash of the podcast title, so no show is in two splits), ``episode`` or
     ``server`` (the ``split`` field ``statecatcher serve`` sends); ``dev_fraction`` / ``test_fraction``;
     ``order`` = ``shuffle`` (seeded by ``(seed, epoch)``), ``asc`` / ``desc`` (by duration, the server's
     curriculum) or ``listed``; ``use_session`` = ``auto`` / ``always`` / ``never``; ``cache_dir``,
     ``cache_gb`` (audio cache cap, 0 = keep nothing), ``refresh_listing``; ``prefetch`` (recordings
-    fetched ahead) and ``workers`` (download threads); ``timeout`` / ``connect_timeout`` (seconds),
-    ``retries``, ``backoff``; ``keep_alive``; ``include_corrupted``; ``duration_tolerance`` (seconds).
+    fetched ahead) and ``workers`` (download threads); ``timeout`` / ``connect_timeout`` (seconds);
+    ``retry_seconds`` (how long one request or download keeps retrying, seconds), ``backoff`` (the first
+    wait, doubled each retry, jittered, at most 30 s) and ``retries`` (a cap on their count, unset = none);
+    ``keep_alive``; ``include_corrupted``; ``duration_tolerance`` (seconds).
     """
 
-    def __init__(self, spec: str, *, seed: int = 0, api_key: str | None = None, language: str = "",
-                 podcasts: str | list[str] = (), min_duration: float = 0.0, max_duration: float = math.inf,
-                 split_by: str = "podcast", dev_fraction: float = 0.05, test_fraction: float = 0.05,
-                 order: str = "shuffle", use_session: str = "auto", session_batch_size: int = 64,
-                 cache_dir: str | None = None, cache_gb: float = 10.0, refresh_listing: bool = False,
-                 prefetch: int = 4, workers: int = 2, timeout: float = 60.0, connect_timeout: float = 10.0,
-                 retries: int = 5, backoff: float = 0.5, keep_alive: bool = True, include_corrupted: bool = False,
+    def __init__(self, spec: str = "", *, seed: int = 0, config: str | None = None, api_key: str | None = None,
+                 language: str | None = None, podcasts: str | list[str] = (), min_duration: float = 0.0,
+                 max_duration: float = math.inf, split_by: str = "podcast", dev_fraction: float = 0.05,
+                 test_fraction: float = 0.05, order: str = "shuffle", use_session: str = "auto",
+                 session_batch_size: int = 64, cache_dir: str | None = None, cache_gb: float = 10.0,
+                 refresh_listing: bool = False, prefetch: int = 4, workers: int = 2, timeout: float = 60.0,
+                 connect_timeout: float = 10.0, retry_seconds: float = 120.0, retries: int | None = None,
+                 backoff: float = 1.0, keep_alive: bool = True, include_corrupted: bool = False,
                  duration_tolerance: float = 1.0):
         for name, value, allowed in (("order", order, ORDERS), ("split_by", split_by, SPLIT_RULES),
                                      ("use_session", use_session, SESSION_MODES)):
@@ -75,8 +89,13 @@ class SpeechcatcherDataSource:
                 raise ValueError(f"speechcatcher data source: option {name}={value!r}, expected one of {allowed}")
         if not (0 <= dev_fraction and 0 <= test_fraction and dev_fraction + test_fraction <= 1):
             raise ValueError("speechcatcher data source: dev_fraction and test_fraction must be >= 0 with sum <= 1")
-        self.client = ApiClient(spec, api_key or os.environ.get(API_KEY_ENV, ""), timeout=(connect_timeout, timeout),
-                                retries=retries, backoff=backoff, keep_alive=keep_alive, pool_size=workers + 4)
+        deployment = read_deployment_config(config) if config else DeploymentConfig()
+        spec = spec or deployment.server_api_url or ""
+        api_key = api_key or deployment.secret_api_key or os.environ.get(API_KEY_ENV, "")
+        language = language if language is not None else deployment.podcast_language or DEFAULT_LANGUAGE
+        retry = RetryPolicy(budget=retry_seconds, first=backoff, max_retries=retries)
+        self.client = ApiClient(spec, api_key, timeout=(connect_timeout, timeout), retry=retry,
+                                keep_alive=keep_alive, pool_size=workers + 4)
         self.seed, self.order_by, self.split_by = seed, order, split_by
         self.dev_fraction, self.test_fraction, self.prefetch_count = dev_fraction, test_fraction, max(prefetch, 0)
         self.filters = Filters(language, _titles(podcasts), float(min_duration), float(max_duration),
@@ -103,7 +122,7 @@ class SpeechcatcherDataSource:
                               start=start)
         episodes = self._splits.get(split, [])
         shard = [episodes[i] for i in self.order(episodes, epoch)[rank::world_size]]
-        return self._stream(shard, start)
+        return self._stream(shard, start, split)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "speechcatcher", "url": self.client.base_url, "seed": self.seed,
@@ -139,38 +158,54 @@ class SpeechcatcherDataSource:
         key = episode.id if self.split_by == "episode" else (episode.podcast or episode.id)
         return hash_split(key, self.dev_fraction, self.test_fraction)
 
-    def _stream(self, shard: list[Episode], start: int) -> Iterator[Recording]:
-        """Yields the recordings of ``shard[start:]``, transcripts fetched ``prefetch`` recordings ahead."""
+    def _stream(self, shard: list[Episode], start: int, split: str) -> Iterator[Recording]:
+        """Yields the recordings of ``shard[start:]``, transcripts fetched ``prefetch`` recordings ahead.
+
+        Raises :class:`TranscriptsUnavailable` at the end when not one transcript of a whole shard loaded.
+        """
         upcoming = deque()
         positions = iter(range(start, len(shard)))
         for position in islice(positions, self.prefetch_count + 1):
             upcoming.append((position, self.fetcher.transcript_async(shard[position])))
+        failures: list[str] = []
         while upcoming:
             position, transcript = upcoming.popleft()
             for later in islice(positions, 1):
                 upcoming.append((later, self.fetcher.transcript_async(shard[later])))
-            yield self._recording(shard, position, transcript)
+            recording, failure = self._recording(shard, position, transcript)
+            failures += [failure] if failure else []
+            yield recording
+        if start == 0 and shard and len(failures) == len(shard):
+            raise TranscriptsUnavailable(
+                f"speechcatcher server {self.client.base_url}: not one transcript of split {split!r} could be loaded "
+                f"({len(shard)} of {len(shard)} failed); the first: {failures[0]}")
 
-    def _recording(self, shard: list[Episode], position: int, transcript) -> Recording:
+    def _recording(self, shard: list[Episode], position: int, transcript) -> tuple[Recording, str | None]:
+        """The recording at ``position`` and why its transcript failed (None when it loaded)."""
         episode = shard[position]
         load_audio = functools.partial(self._load_audio, shard, position)
+        failure = None
         try:
             segments = transcript.result()
         except TranscriptUnavailable as error:
             # no usable labels: fail the audio, so the lane planner skips the recording (and counts it)
-            segments, load_audio = (), functools.partial(_unavailable, str(error))
+            segments, load_audio, failure = (), functools.partial(_unavailable, str(error)), str(error)
         segments = tuple(replace(s, start=min(s.start, episode.duration), end=min(s.end, episode.duration))
                          for s in segments)
         return Recording(id=episode.id, duration=episode.duration, segments=segments, sample_rate=None,
                          load_audio=load_audio,
                          meta={"split": self._split_of(episode), "podcast": episode.podcast,
-                               "title": episode.title, "language": episode.language})
+                               "title": episode.title, "language": episode.language}), failure
 
     def _load_audio(self, shard: list[Episode], position: int) -> torch.Tensor:
         """Starts the downloads of the next recordings, then waits for this one: ``[num_samples]`` 16 kHz."""
         for later in shard[position:position + self.prefetch_count + 1]:
             self.fetcher.prefetch(later)
         return self.fetcher.load_audio(shard[position])
+
+
+class TranscriptsUnavailable(RuntimeError):
+    """Every transcript of a split failed to load: nothing to train on (a server or network problem)."""
 
 
 def _unavailable(reason: str) -> torch.Tensor:
