@@ -5,6 +5,8 @@ every other segment is trained exactly once; nothing hangs."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -15,6 +17,7 @@ from statecatcher.testing.dummies import make_recordings, write_local_corpus
 from statecatcher_speechcatcher_data.faults import Fault
 from statecatcher_speechcatcher_data.source import SpeechcatcherDataSource
 from statecatcher_speechcatcher_data.testing import client_options, running_server, trained_segments
+from statecatcher_speechcatcher_data.upstream_double import running_upstream
 
 SEGMENTER = SegmenterConfig(segment_seconds=2.0, min_seconds=1.0, max_seconds=5.0)
 FINE = SegmenterConfig(segment_seconds=1.0, min_seconds=0.5, max_seconds=2.0)  # several segments a recording
@@ -92,20 +95,32 @@ def test_a_server_that_stays_down_ends_in_a_bounded_time(fault_corpus, tmp_path)
     assert list(source.problems()) == [recording.id]
 
 
-def test_a_crashed_run_resumes_without_loss_or_repeats_after_a_server_restart(fault_corpus, tmp_path):
+@contextmanager
+def a_server(kind: str, corpus) -> Iterator[str]:
+    """The base URL of ``statecatcher serve`` or of the speechcatcher-data double of ``corpus``."""
+    if kind == "serve":
+        with running_server(corpus) as (url, _):
+            yield url
+    else:
+        with running_upstream(corpus) as double:
+            yield double.url
+
+
+@pytest.mark.parametrize("kind", ["serve", "upstream"])
+def test_a_crashed_run_resumes_without_loss_or_repeats_after_a_server_restart(fault_corpus, tmp_path, kind):
     """Stop after 2 batches; a new process (new source) on a restarted server (sessions gone, new port) loads
     the lane state: the segments before and after add up to one uninterrupted epoch."""
     def batcher(url: str) -> LaneBatcher:
         source = SpeechcatcherDataSource(url, **client_options(tmp_path, cache_gb=0))
         return LaneBatcher(source, batch_size=3, segmenter=FINE, epoch=1)
 
-    with running_server(fault_corpus) as (url, _):
+    with a_server(kind, fault_corpus) as url:
         with batcher(url) as whole:
             uninterrupted = trained_segments(whole)
         with batcher(url) as before:
             first = trained_segments(next(before) for _ in range(2))
             saved = before.state_dict()
-    with running_server(fault_corpus) as (url, _), batcher(url) as after:
+    with a_server(kind, fault_corpus) as url, batcher(url) as after:
         after.load_state_dict(saved)
         rest = trained_segments(after)
     assert first and rest and first + rest == uninterrupted

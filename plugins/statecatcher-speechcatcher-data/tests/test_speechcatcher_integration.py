@@ -1,4 +1,5 @@
-"""End to end: ``statecatcher serve`` in a subprocess on loopback, and ``train()`` reading through the client.
+"""End to end: ``statecatcher serve`` in a subprocess on loopback (and the speechcatcher-data double), and
+``train()`` / ``statecatcher run`` reading through the client.
 
 The set of (recording, segment) the trainer sees equals what the same corpus gives through the ``local``
 source; the API key appears in no file of the run directory and in neither side's log.
@@ -6,6 +7,10 @@ source; the API key appears in no file of the run directory and in neither side'
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,8 +57,12 @@ def tiny_config(url: str, run_dir: Path, **data_options) -> RunConfig:
 
 
 @pytest.mark.slow
-def test_training_through_the_server_sees_every_segment_once(served_corpus, corpus, tmp_path, monkeypatch):
-    url, server_log = served_corpus
+@pytest.mark.parametrize("server", ["serve", "upstream"])
+def test_training_through_the_server_sees_every_segment_once(server, request, corpus, tmp_path, monkeypatch):
+    if server == "serve":
+        url, server_log = request.getfixturevalue("served_corpus")
+    else:  # the speechcatcher-data double: listed through its session, transcripts from its media server
+        url, server_log = request.getfixturevalue("upstream").url, None
     monkeypatch.setenv("STATECATCHER_API_KEY", TEST_API_KEY)
     monkeypatch.setattr(loop, "LaneBatcher", RecordingBatcher)
     RecordingBatcher.seen = []
@@ -73,7 +82,31 @@ def test_training_through_the_server_sees_every_segment_once(served_corpus, corp
     files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
     assert [p for p in files if p.name == "config.toml"] and not [
         p for p in files if TEST_API_KEY.encode() in p.read_bytes()]
-    assert TEST_API_KEY not in server_log.read_text() and "GET /apiv1/audio/***/" in server_log.read_text()
+    if server_log is not None:
+        assert TEST_API_KEY not in server_log.read_text() and "GET /apiv1/audio/***/" in server_log.read_text()
+    assert source.listing_facts["listed_by"] == "training session"
+
+
+@pytest.mark.slow
+def test_statecatcher_run_trains_several_epochs_against_speechcatcher_data_with_its_defaults(upstream, tmp_path):
+    """Issue #18's bar: only --data speechcatcher:URL/apiv1 (server_api_url's form) and the key; use_session=auto,
+    the default language, the default retries; three epochs."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "statecatcher", "run", "--data", f"speechcatcher:{upstream.url}/apiv1",
+               "--api-key", TEST_API_KEY, "--run-dir", str(run_dir), "--epochs", "3", "--log-every", "1",
+               "--lstm-hidden-dim", "32", "--lstm-num-layers", "1", "--vocab-size", "32", "--batch-size", "2",
+               "--segment-seconds", "3", "--min-segment-seconds", "1", "--max-segment-seconds", "6",
+               "--warmup-steps", "2", "--num-workers", "1", "--device", "cpu", "--tracker", "jsonl"]
+    env = {**os.environ, "STATECATCHER_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    env.pop("STATECATCHER_API_KEY", None)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {m["epoch"] for m in metrics if "epoch" in m} == {0, 1, 2}
+    assert all(m["loss"] == m["loss"] for m in metrics if "loss" in m)  # not NaN
+    (listing,) = (tmp_path / "cache").rglob("listing-*.json")
+    assert json.loads(listing.read_text())["facts"]["listed_by"] == "training session"
+    assert "skipping" not in done.stderr and TEST_API_KEY not in done.stderr + done.stdout
 
 
 def test_api_key_given_as_data_option_is_not_saved(served_corpus, tmp_path):

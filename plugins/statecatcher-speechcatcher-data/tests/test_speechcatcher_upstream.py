@@ -120,7 +120,7 @@ def test_a_language_without_episodes_is_an_error_listing_the_servers_languages(u
 def test_base_url_with_or_without_apiv1(any_server_url, tmp_path, suffix):
     """Issue #18 item 3: speechcatcher-data's config writes server_api_url with /apiv1/."""
     source = SpeechcatcherDataSource(any_server_url + suffix, **client_options(tmp_path))
-    assert source.client.base_url == any_server_url
+    assert source.client.base_url == any_server_url and source.listing_facts["listed_by"] == "training session"
     assert sorted(r.meta["title"] for r in source.recordings("train")) == TITLES
     plain = SpeechcatcherDataSource(any_server_url, **client_options(tmp_path))
     assert plain.client.counters["requests"] == 0  # the same cached listing

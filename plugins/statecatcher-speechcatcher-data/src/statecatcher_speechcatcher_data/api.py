@@ -12,6 +12,7 @@ logs passes through :meth:`ApiClient.scrub`, so the key never shows up in logs o
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,7 +129,7 @@ class ApiClient:
             except requests.exceptions.SSLError as error:
                 reason = self._tls_failure(error, url)
             except (requests.ConnectionError, requests.Timeout) as error:
-                reason = f"{type(error).__name__}: {error}"
+                reason = _short_reason(error)
             else:
                 self.counters["requests"] += 1
                 if response.status_code < 500:
@@ -146,10 +147,10 @@ class ApiClient:
 
     def _tls_failure(self, error: requests.exceptions.SSLError, url: str) -> str:
         """The reason to retry an SSL error, or :class:`TLSVerificationError` when the certificate is at fault."""
-        text = f"{type(error).__name__}: {error}"
         if not _is_certificate_failure(error):
-            return text  # e.g. a handshake cut short by a restarting proxy: worth retrying
-        host = host_of(url)
+            return f"{type(error).__name__}: {error}"  # e.g. a handshake cut short by a restarting proxy: retry
+        host, verify = host_of(url), re.search(r"\[SSL: [A-Z_]+\] [^'\"()]+", str(error))
+        text = verify.group(0).strip() if verify else f"{type(error).__name__}: {error}"
         raise TLSVerificationError(self.scrub(
             f"TLS certificate verification failed for {host}: {text}. Retrying cannot fix this: if {host} uses a "
             f"private CA or a self-signed certificate, set REQUESTS_CA_BUNDLE to a PEM file holding that CA "
@@ -233,6 +234,12 @@ class ApiClient:
                 if isinstance(error, (NotFoundError, AuthenticationError, DownloadError, TLSVerificationError)):
                     raise
                 raise DownloadError(str(error), error.status) from None
+
+
+def _short_reason(error: Exception) -> str:
+    """``ConnectionError: [Errno 111] Connection refused`` rather than urllib3's whole retry story."""
+    errno = re.search(r"\[Errno -?\d+\] [^'\")]+", str(error))
+    return f"{type(error).__name__}: {errno.group(0) if errno else error}"
 
 
 def _is_certificate_failure(error: BaseException) -> bool:

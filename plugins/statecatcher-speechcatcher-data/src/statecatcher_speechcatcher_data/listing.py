@@ -20,7 +20,13 @@ from urllib.parse import quote, urljoin
 
 from statecatcher.files import write_atomically
 from statecatcher.secrets import REDACTED, scrub
-from statecatcher_speechcatcher_data.api import ApiClient, ApiError, AuthenticationError, NotFoundError
+from statecatcher_speechcatcher_data.api import (
+    ApiClient,
+    ApiError,
+    AuthenticationError,
+    NotFoundError,
+    TLSVerificationError,
+)
 
 log = logging.getLogger(__name__)
 LISTING_VERSION = 1
@@ -231,7 +237,7 @@ def _start_session(client: ApiClient, filters: Filters, batch_size: int) -> tupl
                "max_duration": filters.max_duration if math.isfinite(filters.max_duration) else None}
     try:
         body = client.json("POST", client.url("start_training_session"), json=request)
-    except AuthenticationError:
+    except (AuthenticationError, TLSVerificationError):
         raise
     except ApiError as error:
         if isinstance(error, NotFoundError) or error.status == 405:
