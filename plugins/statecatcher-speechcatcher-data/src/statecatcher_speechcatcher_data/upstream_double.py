@@ -16,7 +16,6 @@ Media (audio, WebVTT) live on a separate web server (:func:`create_media_app`, n
 from __future__ import annotations
 
 import hmac
-import itertools
 import threading
 import time
 import uuid
@@ -112,16 +111,19 @@ def _add_list_routes(app: Flask, state: UpstreamState) -> None:
         return jsonify([e for e in state.episodes if e["podcast_title"] == title])
 
 
-def _add_session_routes(app: Flask, state: UpstreamState) -> None:
-    def authorized_session(session_id: str, api_key: str, unknown_status: int) -> UpstreamSession:
-        if not _key_ok(state, api_key):
-            abort(make_response(*_failure(WRONG_KEY, 401)))
-        with state.lock:
-            session = state.sessions.get(session_id)
-        if session is None:
-            abort(make_response(*_failure(INVALID_SESSION, unknown_status)))
-        return session
+def _authorized_session(state: UpstreamState, session_id: str, api_key: str, unknown_status: int) -> UpstreamSession:
+    """The session, or an abort: 401 for a wrong key, ``unknown_status`` "Invalid session ID" for none."""
+    if not _key_ok(state, api_key):
+        abort(make_response(*_failure(WRONG_KEY, 401)))
+    with state.lock:
+        session = state.sessions.get(session_id)
+    if session is None:
+        abort(make_response(*_failure(INVALID_SESSION, unknown_status)))
+    return session
 
+
+def _add_session_routes(app: Flask, state: UpstreamState) -> None:
+    """start_training_session, get_next_batch and mark_batch_done."""
     @app.post("/apiv1/start_training_session/<api_key>")
     def start_training_session(api_key: str):
         if not _key_ok(state, api_key):
@@ -138,7 +140,7 @@ def _add_session_routes(app: Flask, state: UpstreamState) -> None:
 
     @app.get("/apiv1/get_next_batch/<session_id>/<api_key>")
     def get_next_batch(session_id: str, api_key: str):
-        session = authorized_session(session_id, api_key, 400)
+        session = _authorized_session(state, session_id, api_key, 400)
         with state.lock:
             if session.offset >= len(session.rows):
                 session.epoch, session.offset = session.epoch + 1, 0
@@ -151,14 +153,20 @@ def _add_session_routes(app: Flask, state: UpstreamState) -> None:
 
     @app.post("/apiv1/mark_batch_done/<session_id>/<int:batch_id>/<api_key>")
     def mark_batch_done(session_id: str, batch_id: int, api_key: str):
-        session = authorized_session(session_id, api_key, 400)
+        session = _authorized_session(state, session_id, api_key, 400)
         with state.lock:
             session.batches_done += 1
         return jsonify(success=True)
 
+    _add_session_bookkeeping_routes(app, state)
+
+
+def _add_session_bookkeeping_routes(app: Flask, state: UpstreamState) -> None:
+    """log, session_status and end_training_session (which fails, as upstream's does)."""
+
     @app.post("/apiv1/log/<session_id>/<api_key>")
     def log(session_id: str, api_key: str):
-        session = authorized_session(session_id, api_key, 400)
+        session = _authorized_session(state, session_id, api_key, 400)
         entry = request.get_json(force=True, silent=True) or {}
         with state.lock:
             session.logs.append({"level": entry.get("level", "INFO"), "msg": entry.get("message", ""),
@@ -167,7 +175,7 @@ def _add_session_routes(app: Flask, state: UpstreamState) -> None:
 
     @app.get("/apiv1/session_status/<session_id>/<api_key>")
     def session_status(session_id: str, api_key: str):
-        session = authorized_session(session_id, api_key, 404)
+        session = _authorized_session(state, session_id, api_key, 404)
         with state.lock:
             status = {"batch_size": session.batch_size, "current_epoch": session.epoch,
                       "language": session.language, "logs": list(session.logs),
@@ -177,7 +185,7 @@ def _add_session_routes(app: Flask, state: UpstreamState) -> None:
 
     @app.post("/apiv1/end_training_session/<session_id>/<api_key>")
     def end_training_session(session_id: str, api_key: str):
-        authorized_session(session_id, api_key, 404)
+        _authorized_session(state, session_id, api_key, 404)
         return _failure(END_SESSION_BUG, 404)  # upstream bug: the session stays
 
 
@@ -220,7 +228,7 @@ def episodes_from_corpus(corpus_dir: str | Path, media_url: str) -> tuple[list[d
     recordings = sorted((r for split in source.describe()["recordings"] for r in source.recordings(split)),
                         key=lambda r: r.id)
     episodes, files = [], {}
-    for number, recording in zip(itertools.count(1), recordings):
+    for number, recording in enumerate(recordings, 1):
         podcast = PODCASTS[(number - 1) % len(PODCASTS)]
         audio = Path(recording.meta["audio"]).resolve()
         folder = f"/cache/podcasts/{_slug(podcast)}"
