@@ -164,14 +164,15 @@ def _session_items(client: ApiClient, filters: Filters, use_session: str, batch_
         log.info("speechcatcher: no training session API at %s, listing episodes", client.base_url)
         return None
     if not items and use_session == "auto":
-        log.info("speechcatcher: the training session holds no episode for language %r (it matches the language "
-                 "exactly); listing with the episode lists", filters.language)
+        log.info("speechcatcher: the training session holds no episode for language %r and the duration bounds "
+                 "(it matches the language exactly); listing with the episode lists", filters.language)
         return None
     return items
 
 
 def _languages_on_server(client: ApiClient, every: list[dict[str, Any]] | None) -> str:
-    """``"the server's episode list has language 'en' (6 episodes)..."``, from ``every`` or a fresh listing."""
+    """``"the server's episode list has the languages 'en': 6 episodes; ..."``, from ``every`` (the whole
+    episode list, when the caller has it) or a fresh ``get_every_episode_list``."""
     try:
         every = every if every is not None else _as_list(client.json("GET", client.url("get_every_episode_list")),
                                                          "get_every_episode_list")
