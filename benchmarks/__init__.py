@@ -34,7 +34,7 @@ ROWS = {row.name: row for row in (
         "audio s/s of the speechcatcher client (keep-alive on/off) over loopback vs local files"),
     Row("data_wait", "benchmarks.bench_data_wait:run", "% of step time the trainer waits for data"),
     Row("encoders", "benchmarks.bench_encoders:run",
-        "fwd+bwd frames/s of lstm, xlstm, rwkv7 chunkwise and recurrent at ~2M parameters"),
+        "fwd+bwd frames/s of lstm, xlstm, rwkv7 and lucyrnn (chunkwise and recurrent) at ~2M parameters"),
     Row("losses", "benchmarks.bench_losses:run", "time and peak memory of CTC and RNN-T backends (full, pruned)"),
     Row("streaming", "benchmarks.bench_streaming:run", "real-time factor of streaming transcription per encoder"),
 )}

@@ -1,12 +1,14 @@
-"""Row ``encoders``: forward + backward frames/s of lstm, xlstm and rwkv7 (chunkwise and recurrent) at ~2M params.
+"""Row ``encoders``: fwd + bwd frames/s of lstm, xlstm, rwkv7 and lucyrnn (chunkwise and recurrent) at ~2M params.
 
     python -m benchmarks encoders [--small]
 
 One training step (forward + backward) from a carried state on the same random features [B=8, 10 s = 1000
 frames, 80], one torch thread, best of ``repeats`` (the timing helpers of ``bench_encoders_xlstm``, shared
 with ``bench_encoders_rwkv``).  Sizes: ``xlstm`` at its defaults (hidden 256, m,m,s,m: 1.96 M parameters),
-``rwkv7`` with 2 layers (1.99 M; the same weights run ``mode="chunkwise"`` and ``mode="recurrent"``) and
-``lstm`` with 2 layers at the hidden width whose count is closest (312: 1.96 M).  Ratios are to lstm.
+``rwkv7`` with 2 layers (1.99 M), ``lucyrnn`` with 4 layers at hidden 264 (1.98 M) (both also in
+``mode="recurrent"``: the same weights, frame by frame) and ``lstm`` with 2 layers at the hidden width whose
+count is closest (312: 1.96 M).  Ratios are to lstm, plus chunkwise over recurrent for each encoder that
+has both forms.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ EQUAL_SIZE = (
     ("xlstm", "xlstm", {}),
     ("rwkv7 chunkwise", "rwkv7", {"num_layers": 2}),
     ("rwkv7 recurrent", "rwkv7", {"num_layers": 2, "mode": "recurrent"}),
+    ("lucyrnn chunkwise", "lucyrnn", {"hidden_dim": 264}),
+    ("lucyrnn recurrent", "lucyrnn", {"hidden_dim": 264, "mode": "recurrent"}),
 )
 LSTM_HIDDEN = 312  # 2 layers, 1.96 M parameters: the closest to xlstm's 1.96 M
 
@@ -46,7 +50,22 @@ def run(small: bool = False) -> list[dict]:
         print(f"encoders, {label}: {measured[label]['frames_per_s']:.0f} frames/s "
               f"({measured[label]['params'] / 1e6:.2f} M params)", flush=True)
     lstm = measured["lstm"]["frames_per_s"]
-    return [{"name": f"{label} / lstm", "ratio": numbers["frames_per_s"] / lstm,
-             "description": (f"fwd+bwd frames/s, {seconds:g} s x batch {batch}, 1 thread: "
-                             f"{numbers['frames_per_s']:.0f} vs {lstm:.0f}; {numbers['params'] / 1e6:.2f} M params"),
-             **numbers} for label, numbers in measured.items() if label != "lstm"]
+    over_lstm = [{"name": f"{label} / lstm", "ratio": numbers["frames_per_s"] / lstm,
+                  "description": (f"fwd+bwd frames/s, {seconds:g} s x batch {batch}, 1 thread: "
+                                  f"{numbers['frames_per_s']:.0f} vs {lstm:.0f}; "
+                                  f"{numbers['params'] / 1e6:.2f} M params"),
+                  **numbers} for label, numbers in measured.items() if label != "lstm"]
+    return over_lstm + chunkwise_over_recurrent(measured)
+
+
+def chunkwise_over_recurrent(measured: dict[str, dict]) -> list[dict]:
+    """``"NAME chunkwise / recurrent"`` for every encoder measured in both forms (same weights, same size)."""
+    results = []
+    for label, numbers in measured.items():
+        name, _, form = label.rpartition(" ")
+        if form == "chunkwise" and f"{name} recurrent" in measured:
+            recurrent = measured[f"{name} recurrent"]["frames_per_s"]
+            results.append({"name": f"{name} chunkwise / recurrent", "ratio": numbers["frames_per_s"] / recurrent,
+                            "description": f"fwd+bwd frames/s, same weights: {numbers['frames_per_s']:.0f} vs "
+                                           f"{recurrent:.0f}", "params": numbers["params"]})
+    return results
