@@ -46,6 +46,7 @@ ENCODER_OPTIONS = {
     "lstm": {"hidden_dim": 96, "num_layers": 2},
     "rwkv7": {"hidden_dim": 96, "num_layers": 2, "head_size": 32},
     "xlstm": {"hidden_dim": 96, "num_layers": 2},
+    "lucyrnn": {"hidden_dim": 96, "num_layers": 2},
 }
 # RNN-T as in its plugin's overfit check: one symbol per frame and a CTC head, or a model this small memorises
 # its transcripts through the predictor and greedy decoding loses them (plugins/statecatcher-rnnt/README.md)
