@@ -3,7 +3,8 @@
 No threads here.  At every step, lanes whose recording is done take the next recording of the shard in
 lane order (0..B-1); a lane with nothing left is inactive.  Audio is asked for through ``open_audio``
 (which may decode in the background, a few recordings ahead); a recording whose audio fails to decode
-(:class:`~statecatcher.data.audio.AudioDecodeError` or ``OSError``) or that yields no segment is skipped.
+(:class:`~statecatcher.data.audio.AudioDecodeError` or ``OSError``, which sources also raise for a recording
+whose transcript is broken) or that yields no segment is skipped.
 Decoding is deterministic, so the plan never depends on thread timing.
 
 Re-sharding (:func:`reshard_state`): when a run resumes with another world size, each new rank starts its
@@ -115,7 +116,7 @@ class LanePlanner:
             try:
                 self._waveform(lane)
             except (AudioDecodeError, OSError) as error:
-                self._skip(recording, f"audio does not decode: {error}")
+                self._skip(recording, str(error))  # undecodable audio, or a source's OSError naming the problem
                 continue
             if not segments:
                 self._skip(recording, f"no training segment (duration {recording.duration} s)")
@@ -185,13 +186,17 @@ class LanePlanner:
         self._iterator = None
         self.lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
 
-    def _resume_lane(self, b: int, saved: dict[str, Any]) -> _Lane:
+    def _resume_lane(self, b: int, saved: dict[str, Any]) -> _Lane | None:
         recording = next(self._shard(start=saved["recording_index"]), None)
         if recording is None or recording.id != saved["recording_id"]:
             raise ValueError(f"lane state: lane {b} was on recording {saved['recording_id']!r} (shard index "
                              f"{saved['recording_index']}), the data source now has "
                              f"{None if recording is None else recording.id!r} there")
         segments = segment_recording(recording, self.segmenter)
+        if saved["next_segment"] >= len(segments):  # its transcript broke (or shrank) since the checkpoint
+            self._skip(recording, recording.meta.get("problem") or f"it has {len(segments)} training segment(s) "
+                       f"now, the checkpoint's lane {b} was at segment {saved['next_segment']}")
+            return None
         return _Lane(saved["recording_index"], recording, segments, self.open_audio(recording),
                      saved["next_segment"])
 
