@@ -110,6 +110,38 @@ def test_training_skips_a_broken_transcript_fresh_and_on_resume(tmp_path):
     assert any(f"skipping recording '{BROKEN}'" in m and "field 'end'" in m for m in _skip_warnings(record))
 
 
+class _Decoded:
+    """A finished "future" of a recording's audio, for the lane planner."""
+
+    def __init__(self, recording):
+        self.recording = recording
+
+    def result(self):
+        return self.recording.load_audio()
+
+
+def test_a_lane_whose_transcript_broke_since_the_checkpoint_is_skipped_on_resume(tmp_path):
+    from statecatcher.data.lane_plan import LanePlanner
+    from statecatcher.data.segmenter import SegmenterConfig
+
+    corpus = write_local_corpus(tmp_path, make_recordings(3, min_duration=9.0, max_duration=9.5, seed=2))
+
+    def planner():
+        return LanePlanner(LocalDataSource(str(corpus), shuffle=False), split="train", batch_size=2, rank=0,
+                           world_size=1, epoch=0, open_audio=_Decoded,
+                           segmenter=SegmenterConfig(segment_seconds=3.0, min_seconds=2.0, max_seconds=6.0))
+
+    before = planner()
+    assert [item.recording.id for item in before.next_plan()] == ["rec-000", BROKEN]
+    state = before.state_dict()
+    _break_transcript(corpus)
+    resumed = planner()
+    with pytest.warns(UserWarning, match=rf"skipping recording '{BROKEN}': .*{BROKEN}.json: invalid JSON"):
+        resumed.load_state_dict(state)
+    assert [item.recording.id for item in resumed.next_plan()] == ["rec-000", "rec-002"]
+    assert resumed.skipped == [BROKEN]
+
+
 def test_serve_starts_without_the_broken_recording_and_says_so(tmp_path, caplog):
     corpus = write_local_corpus(tmp_path, make_recordings(3, min_duration=3.0, max_duration=4.0, seed=2))
     bad = _break_transcript(corpus)

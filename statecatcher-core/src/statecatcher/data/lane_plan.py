@@ -113,16 +113,22 @@ class LanePlanner:
                 continue
             segments = segment_recording(recording, self.segmenter)
             lane = _Lane(self.cursor - 1, recording, segments, audio)
-            try:
-                self._waveform(lane)
-            except (AudioDecodeError, OSError) as error:
-                self._skip(recording, str(error))  # undecodable audio, or a source's OSError naming the problem
+            if not self._decodes(lane):
                 continue
             if not segments:
                 self._skip(recording, f"no training segment (duration {recording.duration} s)")
                 continue
             self.started += 1
             return lane
+
+    def _decodes(self, lane: _Lane) -> bool:
+        """Whether the lane's audio decodes; if not, its recording is skipped (and reported)."""
+        try:
+            self._waveform(lane)
+        except (AudioDecodeError, OSError) as error:
+            self._skip(lane.recording, str(error))  # undecodable audio, or a source's OSError naming the problem
+            return False
+        return True
 
     def _waveform(self, lane: _Lane) -> torch.Tensor:
         try:
@@ -184,21 +190,29 @@ class LanePlanner:
         self._excluded = frozenset(self.exclude)
         self._upcoming.clear()
         self._iterator = None
-        self.lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
+        lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
+        self.lanes = [None if lane is None else self._resumable(b, lane) for b, lane in enumerate(lanes)]
 
-    def _resume_lane(self, b: int, saved: dict[str, Any]) -> _Lane | None:
+    def _resume_lane(self, b: int, saved: dict[str, Any]) -> _Lane:
         recording = next(self._shard(start=saved["recording_index"]), None)
         if recording is None or recording.id != saved["recording_id"]:
             raise ValueError(f"lane state: lane {b} was on recording {saved['recording_id']!r} (shard index "
                              f"{saved['recording_index']}), the data source now has "
                              f"{None if recording is None else recording.id!r} there")
         segments = segment_recording(recording, self.segmenter)
-        if saved["next_segment"] >= len(segments):  # its transcript broke (or shrank) since the checkpoint
-            self._skip(recording, recording.meta.get("problem") or f"it has {len(segments)} training segment(s) "
-                       f"now, the checkpoint's lane {b} was at segment {saved['next_segment']}")
-            return None
         return _Lane(saved["recording_index"], recording, segments, self.open_audio(recording),
                      saved["next_segment"])
+
+    def _resumable(self, b: int, lane: _Lane) -> _Lane | None:
+        """``lane`` when it can go on; None (its recording skipped and reported) when its audio or transcript
+        broke, or its transcript changed, since the checkpoint."""
+        if not self._decodes(lane):
+            return None
+        if lane.next_segment >= len(lane.segments):
+            self._skip(lane.recording, f"it has {len(lane.segments)} training segment(s) now, the checkpoint's "
+                                       f"lane {b} was at segment {lane.next_segment}")
+            return None
+        return lane
 
 
 def reshard_state(states: Sequence[dict[str, Any]], source: DataSource, *, rank: int, world_size: int,
