@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import warnings
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,15 +83,17 @@ def _build(corpus: Path, path: Path, signature: str) -> None:
 
     source = LocalDataSource(str(corpus), shuffle=False)
     rows, skipped = [], []
-    for split in source.describe()["recordings"]:
-        for recording in source.recordings(split):
-            if "problem" in recording.meta:  # a malformed transcript or unreadable audio header: not served
-                skipped.append({"recording_id": recording.id, "reason": recording.meta["problem"]})
-                continue
-            audio = Path(recording.meta["audio"]).resolve()
-            rows.append((recording.id, _podcast_of(recording.id, recording.meta), recording.meta.get("language", ""),
-                         recording.duration, split, audio.relative_to(corpus).as_posix(),
-                         json.dumps([_segment_dict(s) for s in recording.segments]), audio.stat().st_mtime))
+    with warnings.catch_warnings():  # the source's warning about an unusable recording: _report_skipped says it
+        warnings.filterwarnings("ignore", message=r".*cannot be used: ")
+        recordings = [r for split in source.describe()["recordings"] for r in source.recordings(split)]
+    for recording in recordings:
+        if "problem" in recording.meta:  # a malformed transcript or unreadable audio header: not served
+            skipped.append({"recording_id": recording.id, "reason": recording.meta["problem"]})
+            continue
+        audio = Path(recording.meta["audio"]).resolve()
+        rows.append((recording.id, _podcast_of(recording.id, recording.meta), recording.meta.get("language", ""),
+                     recording.duration, recording.meta["split"], audio.relative_to(corpus).as_posix(),
+                     json.dumps([_segment_dict(s) for s in recording.segments]), audio.stat().st_mtime))
     temporary = temporary_sibling(path)  # several server processes may build at once
     temporary.unlink(missing_ok=True)
     with closing(sqlite3.connect(temporary)) as db:
