@@ -1,11 +1,12 @@
 import json
+import re
 
 import pytest
 import soundfile
 import torch
 
 from statecatcher.data.local import LocalDataSource, hash_split
-from statecatcher.data.transcripts import TranscriptError
+from statecatcher.data.transcripts import TranscriptError, read_transcript
 from statecatcher.testing import DataSourceConformance
 from statecatcher.testing.dummies import make_recording, make_recordings, write_local_corpus
 
@@ -96,9 +97,14 @@ def test_split_by_hash_is_stable_and_follows_the_fractions():
 def test_malformed_transcripts_name_the_file_segment_and_field(tmp_path, segment, message):
     soundfile.write(tmp_path / "bad.wav", torch.zeros(16000).numpy(), 16000)
     (tmp_path / "bad.json").write_text(json.dumps({"segments": [segment]}))
-    source = LocalDataSource(str(tmp_path), dev_fraction=0, test_fraction=0)
     with pytest.raises(TranscriptError, match=message):
-        list(source.recordings("train"))
+        read_transcript(tmp_path / "bad.json")
+    source = LocalDataSource(str(tmp_path), dev_fraction=0, test_fraction=0)
+    with pytest.warns(UserWarning, match=message):  # the source yields it unusable, for the planner to skip
+        [bad] = source.recordings("train")
+    assert bad.segments == () and re.search(message, bad.meta["problem"])
+    with pytest.raises(OSError, match=message):
+        bad.load_audio()
 
 
 def test_malformed_manifests_and_arguments_are_named(tmp_path):

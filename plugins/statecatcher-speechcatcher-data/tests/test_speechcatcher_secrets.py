@@ -29,3 +29,10 @@ def test_scrub_text_and_loggers(caplog):
     with caplog.at_level(logging.INFO):
         logging.getLogger("statecatcher.tests.scrubbed").info("path %s", "/x/hunter2/y")
     assert caplog.messages == [f"path /x/{REDACTED}/y"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        try:
+            raise ValueError("cannot open /x/hunter2/y")
+        except ValueError:
+            logging.getLogger("statecatcher.tests.scrubbed").exception("failed")
+    assert "hunter2" not in caplog.text and f"ValueError: cannot open /x/{REDACTED}/y" in caplog.text

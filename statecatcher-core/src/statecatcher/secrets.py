@@ -44,7 +44,8 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
 
 
 class ScrubFilter(logging.Filter):
-    """A logging filter that rewrites each record's message without the secrets in ``self.secrets``."""
+    """A logging filter that rewrites each record (see :func:`scrub_record`) without the secrets in
+    ``self.secrets``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,11 +53,27 @@ class ScrubFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
-            message = record.getMessage()
-            scrubbed = scrub(message, self.secrets)
-            if scrubbed != message:
-                record.msg, record.args = scrubbed, None
+            scrub_record(record, self.secrets)
         return True
+
+
+def scrub_record(record: logging.LogRecord, secrets: Iterable[str | None]) -> None:
+    """Rewrites ``record`` in place without ``secrets``: its message, its exception's text (the traceback is
+    formatted now into ``exc_text``, which every ``logging.Formatter`` prints; ``exc_info`` is dropped when the
+    text held a secret) and its stack."""
+    secrets = tuple(secrets)
+    message = record.getMessage()
+    scrubbed = scrub(message, secrets)
+    if scrubbed != message:
+        record.msg, record.args = scrubbed, None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        scrubbed = scrub(record.exc_text, secrets)
+        if scrubbed != record.exc_text:
+            record.exc_text, record.exc_info = scrubbed, None
+    if record.stack_info:
+        record.stack_info = scrub(record.stack_info, secrets)
 
 
 _FILTERS: dict[str, ScrubFilter] = {}

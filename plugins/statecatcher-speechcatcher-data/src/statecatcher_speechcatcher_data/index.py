@@ -3,14 +3,18 @@
 Built on first start and rebuilt whenever the corpus changes: the index stores a signature of every
 file's relative path, size and modification time, and :func:`open_index` compares it on each start.
 One row per recording: its audio path relative to the corpus, duration, split, podcast and the
-transcript segments (JSON) the server turns into WebVTT.
+transcript segments (JSON) the server turns into WebVTT.  A recording whose transcript (or audio header)
+cannot be read is left out of the index and reported: a warning on logger
+``statecatcher_speechcatcher_data.index`` naming the file and the reason, on every start.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
+import warnings
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,8 @@ from statecatcher.files import temporary_sibling
 from statecatcher.records import Segment
 
 INDEX_NAME = ".statecatcher-serve-index.sqlite"
-SCHEMA_VERSION = "1"
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = "2"  # 2: meta row "skipped"
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE episodes (
@@ -66,8 +71,10 @@ def open_index(corpus: str | Path, index_path: str | Path | None = None) -> Path
             except sqlite3.DatabaseError:
                 stored = None
         if stored and stored[0] == signature:
+            _report_skipped(path)
             return path
     _build(corpus, path, signature)
+    _report_skipped(path)
     return path
 
 
@@ -75,13 +82,18 @@ def _build(corpus: Path, path: Path, signature: str) -> None:
     from statecatcher.data.local import LocalDataSource
 
     source = LocalDataSource(str(corpus), shuffle=False)
-    rows = []
-    for split in source.describe()["recordings"]:
-        for recording in source.recordings(split):
-            audio = Path(recording.meta["audio"]).resolve()
-            rows.append((recording.id, _podcast_of(recording.id, recording.meta), recording.meta.get("language", ""),
-                         recording.duration, split, audio.relative_to(corpus).as_posix(),
-                         json.dumps([_segment_dict(s) for s in recording.segments]), audio.stat().st_mtime))
+    rows, skipped = [], []
+    with warnings.catch_warnings():  # the source's warning about an unusable recording: _report_skipped says it
+        warnings.filterwarnings("ignore", message=r".*cannot be used: ")
+        recordings = [r for split in source.describe()["recordings"] for r in source.recordings(split)]
+    for recording in recordings:
+        if "problem" in recording.meta:  # a malformed transcript or unreadable audio header: not served
+            skipped.append({"recording_id": recording.id, "reason": recording.meta["problem"]})
+            continue
+        audio = Path(recording.meta["audio"]).resolve()
+        rows.append((recording.id, _podcast_of(recording.id, recording.meta), recording.meta.get("language", ""),
+                     recording.duration, recording.meta["split"], audio.relative_to(corpus).as_posix(),
+                     json.dumps([_segment_dict(s) for s in recording.segments]), audio.stat().st_mtime))
     temporary = temporary_sibling(path)  # several server processes may build at once
     temporary.unlink(missing_ok=True)
     with closing(sqlite3.connect(temporary)) as db:
@@ -89,8 +101,17 @@ def _build(corpus: Path, path: Path, signature: str) -> None:
         db.executemany("INSERT INTO episodes (recording_id, podcast_title, language, duration, split, audio, "
                        "segments, modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         db.execute("INSERT INTO meta VALUES ('signature', ?)", (signature,))
+        db.execute("INSERT INTO meta VALUES ('skipped', ?)", (json.dumps(skipped),))
         db.commit()
     temporary.replace(path)
+
+
+def _report_skipped(path: Path) -> None:
+    """One warning per recording the index left out (see the module docstring)."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'skipped'").fetchone()
+    for skipped in json.loads(row[0]) if row else []:
+        log.warning("statecatcher serve: not serving recording %r: %s", skipped["recording_id"], skipped["reason"])
 
 
 def _podcast_of(recording_id: str, meta: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 The WSGI server is waitress (pure Python, threaded, HTTP/1.1 keep-alive; werkzeug's development server
 answers every request with ``Connection: close``).  The access log (stderr) shows ``***`` for the key
-segment; waitress's own log is scrubbed of the key too.  Production alternatives: see the README.
+segment; every other log record (exceptions, waitress) is scrubbed of the key too, and control characters in
+logged paths are escaped (:mod:`~statecatcher_speechcatcher_data.logs`).  Production alternatives: see the
+README.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 
 import click
 
-from statecatcher.secrets import scrub_logger
+from statecatcher_speechcatcher_data.logs import protect_logs
 
 
 class Server:
@@ -28,7 +30,7 @@ class Server:
                  secrets: list[str] = (), poll_seconds: float = 1.0):
         from waitress.server import create_server
 
-        scrub_logger("waitress", secrets)
+        protect_logs(secrets)
         self._server = create_server(app, host=host, port=port, threads=threads,
                                      ident="statecatcher-serve", asyncore_loop_timeout=poll_seconds,
                                      channel_timeout=120, clear_untrusted_proxy_headers=True)
@@ -60,12 +62,14 @@ class Server:
 
 def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port: int = 6000,
                 index_path: str | None = None, faults=None, with_sessions: bool = True, threads: int = 8,
-                poll_seconds: float = 1.0) -> Server:
+                poll_seconds: float = 1.0, **app_options) -> Server:
     """A :class:`Server` for ``corpus_dir`` (not yet serving); ``faults``: an optional
-    :class:`~statecatcher_speechcatcher_data.faults.FaultPlan`."""
+    :class:`~statecatcher_speechcatcher_data.faults.FaultPlan`; ``app_options`` go to
+    :func:`~statecatcher_speechcatcher_data.server.create_app` (``session_idle_seconds``, ``max_sessions``)."""
     from statecatcher_speechcatcher_data.server import create_app
 
-    app = create_app(corpus_dir, api_key, index_path=index_path, faults=faults, with_sessions=with_sessions)
+    app = create_app(corpus_dir, api_key, index_path=index_path, faults=faults, with_sessions=with_sessions,
+                     **app_options)
     return Server(app, host, port, threads=threads, secrets=[api_key], poll_seconds=poll_seconds)
 
 
@@ -79,11 +83,16 @@ def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port:
 @click.option("--index", "index_path", type=click.Path(dir_okay=False),
               help="SQLite index file  [default: CORPUS_DIR/.statecatcher-serve-index.sqlite]")
 @click.option("--no-sessions", is_flag=True, help="leave out the training-session routes (like older servers)")
+@click.option("--session-idle-seconds", type=click.FloatRange(min=0, min_open=True), default=3600.0,
+              show_default=True, help="forget a training session unused for this long")
+@click.option("--max-sessions", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="training sessions open at once (more: HTTP 429 until one ends or expires)")
 @click.option("--quiet", is_flag=True, help="no access log")
 @click.option("--faults", "faults_path", type=click.Path(exists=True, dir_okay=False), hidden=True,
               help="JSON fault plan for tests (statecatcher_speechcatcher_data.faults)")
 def serve(corpus_dir: str, api_key: str, host: str, port: int, threads: int, index_path: str | None,
-          no_sessions: bool, quiet: bool, faults_path: str | None) -> None:
+          no_sessions: bool, session_idle_seconds: float, max_sessions: int, quiet: bool,
+          faults_path: str | None) -> None:
     """Serve CORPUS_DIR (the `local` data-source layout) over the speechcatcher-data HTTP API.
 
     Clients train from it with `statecatcher run --data speechcatcher:http://HOST:PORT` and the same key
@@ -92,10 +101,12 @@ def serve(corpus_dir: str, api_key: str, host: str, port: int, threads: int, ind
     from statecatcher_speechcatcher_data.faults import FaultPlan
 
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    protect_logs([api_key], root_handlers=True)
     try:
         faults = FaultPlan.from_file(faults_path) if faults_path else None
         server = make_server(corpus_dir, api_key, host=host, port=port, index_path=index_path, faults=faults,
-                             with_sessions=not no_sessions, threads=threads)
+                             with_sessions=not no_sessions, threads=threads,
+                             session_idle_seconds=session_idle_seconds, max_sessions=max_sessions)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"serving {os.path.abspath(corpus_dir)} on {server.url}")

@@ -5,7 +5,11 @@ episode lists, training sessions (:mod:`~statecatcher_speechcatcher_data.session
 episode objects point to: ``audio/<key>/<path>`` (the corpus file, with Range support) and
 ``transcript/<key>/<episode id>.vtt`` (WebVTT generated from the Whisper-style JSON segments).  A wrong key
 answers 401 on every route; only files listed in the index are served (``..``, absolute and unknown paths
-answer 404).  ``statecatcher serve CORPUS --api-key KEY`` runs it with waitress; with gunicorn (one process,
+answer 404).  Bad input answers 400 with a JSON error naming the field, never 500
+(:mod:`~statecatcher_speechcatcher_data.validation`); Range headers follow
+:mod:`~statecatcher_speechcatcher_data.ranges`; no log shows the key or a raw control character
+(:mod:`~statecatcher_speechcatcher_data.logs`); every answer says ``Cache-Control: private`` (the key is in
+the URL).  ``statecatcher serve CORPUS --api-key KEY`` runs it with waitress; with gunicorn (one process,
 since training sessions live in its memory; the key from env ``STATECATCHER_API_KEY``)::
 
     gunicorn -w 1 -k gthread --threads 16 --keep-alive 30 -b 0.0.0.0:6000 \
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -25,10 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
 
 from statecatcher_speechcatcher_data.faults import FaultPlan
 from statecatcher_speechcatcher_data.index import IndexedEpisode, open_index, read_episodes
-from statecatcher_speechcatcher_data.sessions import END_OF_EPOCH, SessionStore
+from statecatcher_speechcatcher_data.logs import protect_logs
+from statecatcher_speechcatcher_data.ranges import usable_range
+from statecatcher_speechcatcher_data.sessions import END_OF_EPOCH, SessionStore, TooManySessions
+from statecatcher_speechcatcher_data.validation import (
+    MAX_BODY_BYTES,
+    BadRequest,
+    ascii_id,
+    json_object,
+    log_entry,
+    path_text,
+    session_options,
+)
 from statecatcher_speechcatcher_data.vtt import format_vtt
 
 API_KEY_ENV = "STATECATCHER_API_KEY"
@@ -47,19 +62,27 @@ class ServerState:
 
 
 def create_app(corpus_dir: str | Path, api_key: str | None = None, *, index_path: str | Path | None = None,
-               faults: FaultPlan | None = None, with_sessions: bool = True) -> Flask:
-    """The Flask app serving ``corpus_dir``; ``with_sessions=False`` behaves like an older server (404)."""
+               faults: FaultPlan | None = None, with_sessions: bool = True, session_idle_seconds: float = 3600.0,
+               max_sessions: int = 1000) -> Flask:
+    """The Flask app serving ``corpus_dir``; ``with_sessions=False`` behaves like an older server (404).
+
+    A training session unused for ``session_idle_seconds`` is forgotten; at most ``max_sessions`` are open.
+    """
     api_key = api_key or os.environ.get(API_KEY_ENV, "")
     if not api_key:
         raise ValueError(f"statecatcher serve: an API key is required (--api-key or env {API_KEY_ENV})")
+    protect_logs([api_key])
     corpus = Path(corpus_dir).resolve()
     if not corpus.is_dir():
         raise ValueError(f"statecatcher serve: {corpus_dir!r} is not a folder")
-    state = ServerState(corpus, open_index(corpus, index_path), api_key, SessionStore(), faults or FaultPlan(),
+    sessions = SessionStore(idle_seconds=session_idle_seconds, max_sessions=max_sessions)
+    state = ServerState(corpus, open_index(corpus, index_path), api_key, sessions, faults or FaultPlan(),
                         with_sessions)
     app = Flask("statecatcher_speechcatcher_data")
     app.json.sort_keys = False
     app.url_map.merge_slashes = False  # "//etc/passwd" is an unknown file (404), not a redirect
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    _add_error_answers(app)
     _add_access_log(app, state)
     _add_list_routes(app, state)
     _add_file_routes(app, state)
@@ -68,11 +91,29 @@ def create_app(corpus_dir: str | Path, api_key: str | None = None, *, index_path
     return app
 
 
+def _add_error_answers(app: Flask) -> None:
+    """:class:`BadRequest` and werkzeug's 400/405/413 answer JSON ``{"success": false, "error": ...}``."""
+
+    @app.errorhandler(BadRequest)
+    def bad_request(error: BadRequest):
+        return jsonify(success=False, error=str(error)), 400
+
+    def http_error(error: HTTPException):
+        return jsonify(success=False, error=f"{error.name}: {error.description}"), error.code
+
+    for code in (400, 405, 413):  # malformed form data, a wrong method, a body over MAX_BODY_BYTES
+        app.register_error_handler(code, http_error)
+
+
 def _add_access_log(app: Flask, state: ServerState) -> None:
-    """One line per request on logger ``statecatcher_speechcatcher_data.access``; any key segment -> ``***``."""
+    """One line per request on logger ``statecatcher_speechcatcher_data.access``; any key segment -> ``***``
+    (control characters escaped, see :mod:`~statecatcher_speechcatcher_data.logs`).  Also marks every answer
+    ``Cache-Control: private``: its URL holds the key."""
 
     @app.after_request
     def log_request(response: Response) -> Response:
+        response.cache_control.public = False
+        response.cache_control.private = True
         path = request.full_path.rstrip("?")
         given = (request.view_args or {}).get("api_key")
         for key in (given, state.api_key):
@@ -116,6 +157,7 @@ def _add_list_routes(app: Flask, state: ServerState) -> None:
     @app.get("/apiv1/get_podcast_list/<language>/<api_key>")
     def get_podcast_list(language: str, api_key: str):
         _authorized(state, api_key)
+        path_text(language, "language")
         counts: dict[str, int] = {}
         for episode in read_episodes(state.index, "WHERE language LIKE ?", (f"{language}%",)):
             counts[episode.podcast_title] = counts.get(episode.podcast_title, 0) + 1
@@ -127,6 +169,7 @@ def _add_list_routes(app: Flask, state: ServerState) -> None:
         title = request.form.get("podcast_title")
         if not title:
             return jsonify(success=False, error="form field 'podcast_title' is required"), 400
+        path_text(title, "podcast_title")
         return listing("WHERE podcast_title = ?", (title,))
 
     @app.get("/apiv1/get_every_episode_list/<api_key>")
@@ -139,12 +182,13 @@ def _add_file_routes(app: Flask, state: ServerState) -> None:
     @app.get("/apiv1/audio/<api_key>/<path:relative>")
     def audio(api_key: str, relative: str):
         _authorized(state, api_key)
-        found = read_episodes(state.index, "WHERE audio = ?", (relative,))
-        path = (state.corpus / relative).resolve()
-        if not found or not path.is_relative_to(state.corpus) or not path.is_file():
+        found = read_episodes(state.index, "WHERE audio = ?", (path_text(relative, "path"),))
+        path = (state.corpus / relative).resolve() if found else None
+        if path is None or not path.is_relative_to(state.corpus) or not path.is_file():
             abort(404)
         fault = _fault(state, "audio")
         if fault is None:
+            _honour_only_usable_range(path.stat().st_size)
             return send_file(path, conditional=True, etag=True, max_age=3600)
         return _faulty_file(fault, path.read_bytes())
 
@@ -152,7 +196,7 @@ def _add_file_routes(app: Flask, state: ServerState) -> None:
     def transcript(api_key: str, name: str):
         _authorized(state, api_key)
         stem, _, suffix = name.rpartition(".")
-        found = read_episodes(state.index, "WHERE id = ?", (int(stem),)) if suffix == "vtt" and stem.isdigit() else []
+        found = read_episodes(state.index, "WHERE id = ?", (ascii_id(stem, "episode_id"),)) if suffix == "vtt" else []
         if not found:
             abort(404)
         document = format_vtt(found[0].segments)
@@ -162,6 +206,15 @@ def _add_file_routes(app: Flask, state: ServerState) -> None:
         elif fault is not None:
             return _faulty_file(fault, document.encode("utf-8"), "text/vtt")
         return Response(document, mimetype="text/vtt")
+
+
+def _honour_only_usable_range(size: int) -> None:
+    """Drops the request's Range header unless :func:`~statecatcher_speechcatcher_data.ranges.usable_range`
+    keeps it (then the whole file is served, 200)."""
+    header = request.environ.pop("HTTP_RANGE", None)
+    usable = usable_range(header, size)
+    if usable is not None:
+        request.environ["HTTP_RANGE"] = usable
 
 
 def _faulty_file(fault, data: bytes, mimetype: str = "application/octet-stream") -> Response:
@@ -203,18 +256,15 @@ def _add_session_routes(app: Flask, state: ServerState) -> None:
         fault = _fault(state, "start_session")
         if fault is not None:
             return jsonify(success=False, error="injected fault"), 500
-        options = request.get_json(silent=True) or {}
-        order = options.get("order") or "asc"
-        batch_size = options.get("batch_size") or 16
-        if order not in ("asc", "desc") or not isinstance(batch_size, int) or batch_size < 1:
-            return jsonify(success=False, error="order must be asc or desc and batch_size an integer >= 1"), 400
-        low = options.get("min_duration") or 0.0
-        high = options.get("max_duration") or math.inf
-        language = f"{options.get('language') or ''}%"
-        episodes = [e for e in read_episodes(state.index, "WHERE language LIKE ?", (language,))
-                    if low <= e.duration <= high]
+        options = session_options(json_object(request.get_data()))
+        order, batch_size = options.order, options.batch_size
+        episodes = [e for e in read_episodes(state.index, "WHERE language LIKE ?", (f"{options.language}%",))
+                    if options.min_duration <= e.duration <= options.max_duration]
         episodes.sort(key=lambda e: (e.duration, e.id), reverse=order == "desc")
-        session = sessions.start([e.id for e in episodes], batch_size, order)
+        try:
+            session = sessions.start([e.id for e in episodes], batch_size, order)
+        except TooManySessions as error:
+            return jsonify(success=False, error=str(error)), 429
         # like speechcatcher-data: no num_samples (clients read batches until "End of epoch reached")
         return jsonify(success=True, session_id=session.id, batch_size=batch_size, order=order)
 
@@ -240,11 +290,12 @@ def _add_session_routes(app: Flask, state: ServerState) -> None:
             items.append(item)
         return jsonify(success=True, epoch=epoch, batch_id=batch_id, batch=items)
 
-    @app.post("/apiv1/mark_batch_done/<session_id>/<int:batch_id>/<api_key>")
-    def mark_batch_done(session_id: str, batch_id: int, api_key: str):
+    @app.post("/apiv1/mark_batch_done/<session_id>/<batch_number>/<api_key>")
+    def mark_batch_done(session_id: str, batch_number: str, api_key: str):
         _authorized(state, api_key)
         session = session_or_404(session_id)
-        epoch = request.args.get("epoch", type=int, default=session.epoch)
+        batch_id = ascii_id(batch_number, "batch_id")
+        epoch = ascii_id(request.args["epoch"], "epoch") if "epoch" in request.args else session.epoch
         if not sessions.mark_done(session, epoch, batch_id):
             return jsonify(success=False, error=f"batch {batch_id} of epoch {epoch} was never handed out"), 400
         return jsonify(success=True)
@@ -253,8 +304,7 @@ def _add_session_routes(app: Flask, state: ServerState) -> None:
     def log(session_id: str, api_key: str):
         _authorized(state, api_key)
         session = session_or_404(session_id)
-        entry = request.get_json(silent=True) or {}
-        sessions.add_log(session, str(entry.get("level", "info")), str(entry.get("message", ""))[:10_000])
+        sessions.add_log(session, *log_entry(json_object(request.get_data())))
         return jsonify(success=True)
 
     @app.get("/apiv1/session_status/<session_id>/<api_key>")

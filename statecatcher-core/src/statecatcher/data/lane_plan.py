@@ -3,7 +3,8 @@
 No threads here.  At every step, lanes whose recording is done take the next recording of the shard in
 lane order (0..B-1); a lane with nothing left is inactive.  Audio is asked for through ``open_audio``
 (which may decode in the background, a few recordings ahead); a recording whose audio fails to decode
-(:class:`~statecatcher.data.audio.AudioDecodeError` or ``OSError``) or that yields no segment is skipped.
+(:class:`~statecatcher.data.audio.AudioDecodeError` or ``OSError``, which sources also raise for a recording
+whose transcript is broken) or that yields no segment is skipped.
 Decoding is deterministic, so the plan never depends on thread timing.
 
 Re-sharding (:func:`reshard_state`): when a run resumes with another world size, each new rank starts its
@@ -112,16 +113,22 @@ class LanePlanner:
                 continue
             segments = segment_recording(recording, self.segmenter)
             lane = _Lane(self.cursor - 1, recording, segments, audio)
-            try:
-                self._waveform(lane)
-            except (AudioDecodeError, OSError) as error:
-                self._skip(recording, f"audio does not decode: {error}")
+            if not self._decodes(lane):
                 continue
             if not segments:
                 self._skip(recording, f"no training segment (duration {recording.duration} s)")
                 continue
             self.started += 1
             return lane
+
+    def _decodes(self, lane: _Lane) -> bool:
+        """Whether the lane's audio decodes; if not, its recording is skipped (and reported)."""
+        try:
+            self._waveform(lane)
+        except (AudioDecodeError, OSError) as error:
+            self._skip(lane.recording, str(error))  # undecodable audio, or a source's OSError naming the problem
+            return False
+        return True
 
     def _waveform(self, lane: _Lane) -> torch.Tensor:
         try:
@@ -183,7 +190,8 @@ class LanePlanner:
         self._excluded = frozenset(self.exclude)
         self._upcoming.clear()
         self._iterator = None
-        self.lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
+        lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
+        self.lanes = [None if lane is None else self._resumable(b, lane) for b, lane in enumerate(lanes)]
 
     def _resume_lane(self, b: int, saved: dict[str, Any]) -> _Lane:
         recording = next(self._shard(start=saved["recording_index"]), None)
@@ -194,6 +202,17 @@ class LanePlanner:
         segments = segment_recording(recording, self.segmenter)
         return _Lane(saved["recording_index"], recording, segments, self.open_audio(recording),
                      saved["next_segment"])
+
+    def _resumable(self, b: int, lane: _Lane) -> _Lane | None:
+        """``lane`` when it can go on; None (its recording skipped and reported) when its audio or transcript
+        broke, or its transcript changed, since the checkpoint."""
+        if not self._decodes(lane):
+            return None
+        if lane.next_segment >= len(lane.segments):
+            self._skip(lane.recording, f"it has {len(lane.segments)} training segment(s) now, the checkpoint's "
+                                       f"lane {b} was at segment {lane.next_segment}")
+            return None
+        return lane
 
 
 def reshard_state(states: Sequence[dict[str, Any]], source: DataSource, *, rank: int, world_size: int,

@@ -3,7 +3,9 @@
 Format (docs/data-format.md): ``PATH/manifest.jsonl`` lists the recordings, or, without a manifest,
 every audio file under ``PATH`` is paired with the transcript of the same stem (``.json`` = Whisper output,
 or ``.jsonl``).  Order and sharding use only the list of ids (no I/O); transcripts and durations are read
-when a recording is yielded.
+when a recording is yielded.  A recording whose transcript is malformed (or whose audio header cannot be
+read) is still yielded, with no segments, ``meta["problem"]`` saying why and a ``load_audio`` that raises
+``OSError``: the lane planner skips and reports it like audio that does not decode, and the rest trains.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
-from statecatcher.data.audio import AUDIO_SUFFIXES, audio_duration, load_audio
+from statecatcher.data.audio import AUDIO_SUFFIXES, AudioDecodeError, audio_duration, load_audio
 from statecatcher.data.sharding import check_recordings_args
-from statecatcher.data.transcripts import read_transcript
+from statecatcher.data.transcripts import TranscriptError, read_transcript
 from statecatcher.records import Recording, Seconds
 
 MANIFEST = "manifest.jsonl"
@@ -141,12 +143,28 @@ class LocalDataSource:
     # -- one recording (reads its transcript, and the audio header when the duration is unknown) ------------
 
     def _recording(self, entry: _Entry) -> Recording:
-        segments, facts = read_transcript(entry.transcript)
-        duration, sample_rate = (entry.duration, entry.extra.get("sample_rate")) if entry.duration is not None \
-            else audio_duration(entry.audio)
+        try:
+            segments, facts = read_transcript(entry.transcript)
+            duration, sample_rate = (entry.duration, entry.extra.get("sample_rate")) if entry.duration is not None \
+                else audio_duration(entry.audio)
+        except (TranscriptError, AudioDecodeError) as error:
+            return self._unusable(entry, str(error))
         # Whisper may stamp the last segment past the end of the audio: clamp every time to [0, duration]
         segments = tuple(replace(s, start=min(max(s.start, 0.0), duration), end=min(max(s.end, 0.0), duration))
                          for s in segments)
         return Recording(id=entry.id, duration=duration, segments=segments, sample_rate=sample_rate,
                          load_audio=functools.partial(load_audio, entry.audio),
                          meta={"split": entry.split, "audio": str(entry.audio), **facts, **entry.extra})
+
+    def _unusable(self, entry: _Entry, problem: str) -> Recording:
+        """``entry`` as a recording nothing can train on: no segments, ``meta["problem"]``, and a ``load_audio``
+        that raises ``OSError(problem)`` (so the lane planner skips and reports it)."""
+        warnings.warn(f"local data source {self.root}: recording {entry.id!r} cannot be used: {problem}",
+                      stacklevel=4)
+        return Recording(id=entry.id, duration=entry.duration or 0.0, segments=(), sample_rate=None,
+                         load_audio=functools.partial(_raise_problem, problem),
+                         meta={"split": entry.split, "audio": str(entry.audio), "problem": problem, **entry.extra})
+
+
+def _raise_problem(problem: str) -> NoReturn:
+    raise OSError(problem)
