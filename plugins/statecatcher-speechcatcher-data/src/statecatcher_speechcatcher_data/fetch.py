@@ -100,9 +100,11 @@ class Fetcher:
     def load_audio(self, episode: Episode) -> torch.Tensor:
         """The episode's waveform ``[num_samples]`` float32 16 kHz; raises ``AudioDecodeError`` / ``OSError``."""
         for attempt in (1, 2):
+            download = self._download(episode)
             try:
-                path = self._download(episode).result()
+                path = download.result()
             except OSError as error:
+                self._drop_failed(episode, download)  # a later epoch downloads it again
                 raise self._problem(episode, OSError, f"audio download: {self.client.scrub(error)}") from None
             try:
                 waveform = load_audio(path)
@@ -140,6 +142,11 @@ class Fetcher:
         if self.cache_bytes > 0:
             self._evict(keep=path)
         return path
+
+    def _drop_failed(self, episode: Episode, download: Future) -> None:
+        with self._lock:
+            if self._downloads.get(episode.id) is download:
+                del self._downloads[episode.id]
 
     def _forget(self, episode: Episode, path: Path, *, delete: bool) -> None:
         with self._lock:

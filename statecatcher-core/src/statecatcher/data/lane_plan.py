@@ -73,6 +73,7 @@ class LanePlanner:
         self.finished = False
         self.started = 0
         self.skipped: list[str] = []
+        self.skip_reasons: list[str] = []  # why skipped[i] was skipped
         self.exclude: tuple[str, ...] = ()  # recording ids passed over (finished before a re-shard), sorted
         self._excluded: frozenset[str] = frozenset()
         self._upcoming: deque[tuple[Recording, PendingAudio | None]] = deque()
@@ -148,6 +149,7 @@ class LanePlanner:
 
     def _skip(self, recording: Recording, reason: str) -> None:
         self.skipped.append(recording.id)
+        self.skip_reasons.append(reason)
         warnings.warn(f"skipping recording {recording.id!r}: {reason}", stacklevel=3)
 
     def _fill_upcoming(self, count: int) -> None:

@@ -57,6 +57,7 @@ class _Pending(NamedTuple):
 class _Step(NamedTuple):
     lanes: list[_Pending | None]
     state: dict[str, Any]  # the plan's position after this step
+    skipped: int  # recordings the planner had skipped when it planned this step
 
 
 class _Failed(NamedTuple):
@@ -115,6 +116,8 @@ class LaneBatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._done = False
+        self._skips_handed_out = 0  # recordings skipped up to the last batch handed out (or the epoch's end)
+        self._skips_taken = 0  # of those, how many take_skips() returned
         self._lock = threading.Lock()
         self._stats = {"batches": 0, "wait_seconds": 0.0, "feature_seconds": 0.0, "decode_seconds": 0.0,
                        "audio_seconds": 0.0}
@@ -133,6 +136,7 @@ class LaneBatcher:
             if step is _END:
                 self._done = True
                 self._state = {**self._state, "finished": True}
+                self._skips_handed_out = len(self._planner.skipped)
                 self.close()
                 raise StopIteration
             if isinstance(step, _Failed):
@@ -146,6 +150,7 @@ class LaneBatcher:
         finally:
             self._stats["wait_seconds"] += time.perf_counter() - waited_from
         self._state = step.state
+        self._skips_handed_out = step.skipped
         self._stats["batches"] += 1
         self._stats["feature_seconds"] += feature_seconds
         self._stats["audio_seconds"] += batch.audio_seconds
@@ -158,6 +163,13 @@ class LaneBatcher:
             self._thread = threading.Thread(target=self._produce, name="statecatcher-lane-planner", daemon=True)
             self._thread.start()
         return self._queue.get()
+
+    def take_skips(self) -> list[tuple[str, str]]:
+        """``(recording id, reason)`` of every recording skipped up to the last batch handed out (all of the
+        epoch's once it ended) that an earlier call did not return."""
+        new = slice(self._skips_taken, self._skips_handed_out)
+        self._skips_taken = self._skips_handed_out
+        return list(zip(self._planner.skipped[new], self._planner.skip_reasons[new], strict=True))
 
     def state_dict(self) -> dict[str, Any]:
         """The position after the last batch handed out (epoch, next recording, each lane's segment)."""
@@ -230,7 +242,7 @@ class LaneBatcher:
         state = self._planner.state_dict()
         if hasattr(self.label_filter, "state_dict"):
             state["label_filter"] = self.label_filter.state_dict()
-        return _Step(lanes, state)
+        return _Step(lanes, state, len(self._planner.skipped))
 
     def _submit_features(self, item: LaneItem) -> _Pending:
         waveform = item.waveform.detach().to(torch.float32).numpy()

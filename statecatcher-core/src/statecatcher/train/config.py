@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import sys
 import typing
@@ -76,6 +77,8 @@ class RunConfig:
     grad_clip: float = opt(5.0, "clip the gradient norm to this")
     accumulate_segments: int = opt(1, "take one optimizer step per N segment steps")
     tbptt_segments: int = opt(1, "keep the graph over K consecutive segments before detaching the state")
+    max_nan_skips: int = opt(20, "stop the run after this many steps in a row with a non-finite loss or gradient "
+                                 "(each is skipped: weights and state kept); 0: never stop")
     stateless: bool = opt(False, "reset every lane at every segment (the baseline)")
     # ---- bookkeeping
     checkpoint_every: int = opt(100, "save a checkpoint every N steps")
@@ -101,7 +104,15 @@ class RunConfig:
             (self.overlong_segments in ("keep", "skip"), "overlong_segments", "must be keep or skip"),
             (":" in self.data, "data", "must look like NAME:SPEC, e.g. local:corpus/ or speechcatcher:http://..."),
             (self.epochs >= 1 or self.max_steps > 0, "epochs", "must be >= 1 (or set max_steps)"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.grad_clip > 0, "grad_clip", "must be > 0"),
+            (self.weight_decay >= 0, "weight_decay", "must be >= 0"),
+            (self.max_nan_skips >= 0, "max_nan_skips", "must be >= 0 (0: never stop)"),
+            (re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None, "device",
+             f"must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}"),
         ]
+        checks[:0] = [(math.isfinite(getattr(self, name)), name, f"must be a finite number, got {getattr(self, name)}")
+                      for name, hint in _HINTS.items() if hint is float]
         for ok, key, message in checks:
             if not ok:
                 raise ConfigError(f"config key {key!r}: {message}")
@@ -114,8 +125,12 @@ class RunConfig:
         return redact(dataclasses.asdict(self))
 
     def save_toml(self, path: Path) -> None:
+        """``path`` as TOML that :meth:`load` reads back; secrets are left out (an environment variable such as
+        ``STATECATCHER_API_KEY`` supplies them again), never written as a placeholder that would be used."""
+        from ..secrets import without_secrets
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(to_toml(self.to_dict()))
+        path.write_text(to_toml(without_secrets(dataclasses.asdict(self))))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], origin: str = "config") -> RunConfig:
@@ -128,8 +143,10 @@ class RunConfig:
         values: dict[str, Any] = {}
         if toml_path is not None:
             path = Path(toml_path)
+            from ..secrets import without_redacted
+
             try:
-                values.update(check_types(tomllib.loads(path.read_text()), str(path)))
+                values.update(check_types(without_redacted(tomllib.loads(path.read_text())), str(path)))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
             except OSError as exc:
@@ -170,10 +187,18 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def to_toml(values: dict[str, Any], table: tuple[str, ...] = ()) -> str:
     """Write ``values`` as TOML: dict values become tables (nested ones ``[tracker_options.aim]``); JSON
-    literals are valid TOML for our scalar and list types."""
+    literals are valid TOML for our scalar and list types, except non-finite floats (``nan``, ``inf``)."""
     header = f"\n[{'.'.join(map(_toml_key, table))}]\n" if table else ""
-    lines = "".join(f"{_toml_key(k)} = {json.dumps(v)}\n" for k, v in values.items() if not isinstance(v, dict))
+    lines = "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in values.items() if not isinstance(v, dict))
     return header + lines + "".join(to_toml(v, (*table, k)) for k, v in values.items() if isinstance(v, dict) and v)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 def _toml_key(key: str) -> str:

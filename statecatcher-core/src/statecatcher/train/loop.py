@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +39,12 @@ from ..options import check_plugin_options
 from ..plugins import get
 from ..state import detach, reset_lanes, state_norms, to_device
 from ..text import TextNormalizer
-from .checkpoint import find_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import find_checkpoint, load_checkpoint, resume_message, rng_state, save_checkpoint, set_rng_state
 from .config import RunConfig
 from .distributed import RankLog, init_world
+from .guards import NonFiniteGuard, check_epoch_trained, check_finite_weights, check_reached_end
 from .schedule import make_scheduler
+from .skips import SkipLog
 from .tokens import encode_batch, prepare_tokenizer
 
 
@@ -115,8 +118,10 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
         epoch, batcher_state = ckpt["epoch"], own["lanes"]
         for key in ("steps", "optimizer_steps", "audio_seconds", "nan_skips"):
             setattr(summary, key, ckpt["summary"][key])
+        if world.is_main:
+            print(resume_message(run_dir, checkpoint_path, epoch=epoch, step=summary.steps), file=sys.stderr)
 
-    if checkpoint_path is not None and world.is_main:  # a killed run logged steps past its last checkpoint
+    if world.is_main:  # a killed run logged steps past its last checkpoint (all of them, killed before the first)
         drop_rows_after(run_dir / "metrics.jsonl", summary.steps)
     trackers = trackers if trackers is not None else make_trackers(config, run_dir) if world.is_main else []
     rank_log = RankLog(run_dir, world.rank) if config.rank_log else None
@@ -125,7 +130,9 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
     if checkpoint_path is not None:
         if own.get("filters") is not None:  # running references; the batcher's snapshot refines the pipeline's
             filters.load_state_dict(own["filters"])
-        filters.resume_report(summary.steps)
+    filters.resume_report(summary.steps)
+    skip_log = SkipLog(run_dir, world.rank, resume_step=summary.steps)  # RUN_DIR/skipped.jsonl
+    guard = NonFiniteGuard(config.max_nan_skips)  # non-finite loss or gradient: skip the step, keep the weights
     params = {**config.to_dict(), "total_steps": config.max_steps or None,
               "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
               "world_size": world.size, "resumed_from": str(checkpoint_path) if checkpoint_path else None}
@@ -134,6 +141,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
 
     def checkpoint(lanes_state: dict | None) -> None:
         # every rank's lanes, carried states, RNG streams and filter references; rank 0 writes them all
+        check_finite_weights(model.state_dict(), summary.steps)  # never a checkpoint with NaN/inf weights
         ranks = world.gather({"lanes": lanes_state, "state": to_device(detach(state), "cpu"), "rng": rng_state(),
                               "filters": filters.state_dict()})
         if not world.is_main:
@@ -167,6 +175,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                 features=features, normalizer=normalizer, num_workers=config.num_workers,
                 label_filter=filters.text_filter)
             wait_window = 0.0  # the new batcher's wait counter starts at zero
+            epoch_steps, resumed = 0, batcher_state is not None
             if batcher_state is not None:
                 batcher.load_state_dict(batcher_state)
                 batcher_state = None
@@ -174,9 +183,11 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                 # every rank takes the same steps; one whose shard is done meanwhile gets all-inactive batches
                 for batch in world.lockstep(batcher, batch_size=config.batch_size, feature_dim=features.num_mel_bins):
                     batch = batch.to(device)
+                    epoch_steps += 1
                     # -- lanes that start a new recording (or every lane, for the stateless baseline)
                     reset = torch.ones_like(batch.reset) if config.stateless else batch.reset
                     state = reset_lanes(state, reset, fresh_state)
+                    pre_step_state = detach(state)  # what a skipped step keeps
                     # -- forward with the carried state; per-token loss over the weighted lanes
                     targets, target_lens = encode_batch(tokenizer, batch.texts, device)
                     with autocast:
@@ -192,7 +203,8 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                     tokens = tokens.clamp(min=1.0)
                     loss = lane_loss * world.size / tokens
                     summary.steps += 1
-                    if not torch.isfinite(total_loss):  # the same verdict on every rank
+                    skip_log.record(batcher.take_skips(), step=summary.steps, epoch=epoch)
+                    if not guard.loss_is_finite(total_loss, summary.steps):  # the same verdict on every rank
                         summary.nan_skips += 1          # skip the step, keep the previous state
                         pending_loss = None
                         optimizer.zero_grad(set_to_none=True)
@@ -209,11 +221,14 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                         pending_loss = None
                         state = detach(state)
                     if summary.steps % config.accumulate_segments == 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                        optimizer.step()
+                        if guard.gradients_are_finite(model.parameters(), config.grad_clip, summary.steps):
+                            optimizer.step()
+                            scheduler.step()
+                            summary.optimizer_steps += 1
+                        else:  # a non-finite gradient norm (same on every rank): keep the weights and the state
+                            summary.nan_skips += guard.window_skipped
+                            state = pre_step_state
                         optimizer.zero_grad(set_to_none=True)
-                        scheduler.step()
-                        summary.optimizer_steps += 1
                     summary.audio_seconds += float(audio_seconds)
                     frames_window += batch.feats.shape[0] * batch.feats.shape[1]  # [B, T] input frames, padding too
                     if rank_log:
@@ -224,7 +239,8 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                         now = time.perf_counter()
                         wait = stats["wait_seconds"] - wait_window
                         metrics = {
-                            "loss": sum(window) / max(1, len(window)), "lr": scheduler.get_last_lr()[0],
+                            **({"loss": sum(window) / len(window)} if window else {}),  # none if all skipped
+                            "lr": scheduler.get_last_lr()[0], "skipped_recordings": skip_log.total,
                             "audio_hours": summary.audio_seconds / 3600, "epoch": epoch,
                             "steps_per_s": config.log_every / max(1e-9, now - t_window),
                             "data_wait_pct": 100.0 * wait / max(1e-9, now - t_window),
@@ -244,13 +260,21 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                         break
                 summary.data_wait_seconds += batcher.stats()["wait_seconds"]
                 final_lanes = batcher.state_dict()
+            skip_log.record(batcher.take_skips(), step=summary.steps + 1, epoch=epoch)
+            if epoch_steps == 0 and not resumed:  # nothing could be loaded: an error, never a finished epoch
+                if summary.steps:
+                    checkpoint(None)  # resumes at the start of this epoch
+                check_epoch_trained(epoch, epoch_steps, skip_log.epoch_skips, data=config.data, split=config.split)
+            skip_log.end_epoch(epoch, epoch_steps, world.size)
             if not done:
                 epoch += 1
                 summary.epochs_done += 1
                 state = model.init_state(config.batch_size, device)
         checkpoint(final_lanes if done else None)
+        check_reached_end(summary.steps, max_steps=config.max_steps, epochs=config.epochs)
     finally:
         filters.close()
+        skip_log.close()
         for tracker in trackers:
             tracker.close()
         if rank_log:
