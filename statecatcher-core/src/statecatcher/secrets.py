@@ -35,6 +35,22 @@ def redact(value: Any) -> Any:
     return value
 
 
+def without_secrets(value: Any) -> Any:
+    """A copy of ``value`` (dicts nested) without its secret-named keys: what a saved config holds."""
+    if isinstance(value, Mapping):
+        return {key: without_secrets(item) for key, item in value.items() if not is_secret_name(key)}
+    return value
+
+
+def without_redacted(value: Any) -> Any:
+    """A copy of ``value`` (dicts nested) without secret-named keys whose value is the :data:`REDACTED`
+    placeholder (a config saved by an older version): the placeholder must never be used as a key."""
+    if isinstance(value, Mapping):
+        return {key: without_redacted(item) for key, item in value.items()
+                if not (is_secret_name(key) and item == REDACTED)}
+    return value
+
+
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every occurrence of each (non-empty) secret replaced by :data:`REDACTED`."""
     for secret in secrets:

@@ -11,12 +11,14 @@ A model directory holds ``tokenizer.model`` (the sentencepiece model) and ``toke
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
 import os
 import re
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +70,7 @@ class SentencePieceTokenizer:
         if not sentences:
             raise ValueError("sentencepiece: no non-empty transcripts to train the tokenizer on")
         model = io.BytesIO()
-        with open(os.devnull, "w") as quiet:
+        with open(os.devnull, "w") as quiet, _stderr_with_file_descriptor():
             try:
                 spm.SentencePieceTrainer.train(
                     sentence_iterator=iter(sentences), model_writer=model, logstream=quiet,
@@ -143,3 +145,19 @@ def _explain_training_error(message: str, vocab_size: int, num_sentences: int) -
                 f"use --vocab-size {minimum} or more (or lower character_coverage)")
     return f"sentencepiece training failed (--vocab-size {vocab_size}, {num_sentences} transcripts): {message}"
 
+
+
+@contextlib.contextmanager
+def _stderr_with_file_descriptor() -> Iterator[None]:
+    """sentencepiece's quiet mode redirects ``sys.stderr.fileno()``; a ``sys.stderr`` without one (click's
+    CliRunner, a notebook) is swapped for the process's own stderr meanwhile."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        original, sys.stderr = sys.stderr, sys.__stderr__
+        try:
+            yield
+        finally:
+            sys.stderr = original
+        return
+    yield

@@ -4,7 +4,8 @@ Built-in commands are listed in :data:`BUILTIN_COMMANDS` as ``"module:function"`
 command name is the function name with dashes (``list_plugins`` -> ``list-plugins``), and a module that does
 not exist (yet) is simply not offered.  Plugins add commands through the ``register_commands(cli)`` hook,
 called after :func:`statecatcher.plugins.load_plugins`.  Nothing here imports torch: command modules keep
-heavy imports inside their functions, so ``statecatcher --help`` stays fast.
+heavy imports inside their functions, so ``statecatcher --help`` stays fast.  An error a command does not
+turn into a click error itself is printed as one line (:mod:`.errors`); ``--debug`` shows its traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 
 from .. import __version__
 from ..registry import PluginError
+from .errors import DEBUG_META, as_click_error, debugging
 
 BUILTIN_COMMANDS: tuple[str, ...] = (
     "plugins_cmd:list_plugins",
@@ -85,6 +87,17 @@ class LazyGroup(click.Group):
         self.add_plugin_commands()
         return self.commands.get(cmd_name)
 
+    def invoke(self, ctx: click.Context):
+        """Runs the command; an exception that is not a click error becomes one line (see :mod:`.errors`)."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if debugging(ctx):
+                raise
+            raise as_click_error(error) from error
+
     def _load_builtin(self, spec: str) -> click.Command:
         module_name, _, attr = spec.partition(" as ")[0].partition(":")
         command = getattr(importlib.import_module(f"{__name__}.{module_name}"), attr)
@@ -118,9 +131,12 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", package_name="statecatcher-core")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="show the Python traceback of an error (also env STATECATCHER_DEBUG=1)")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """statecatcher: stateful speech recognition training on long recordings.
 
     Encoders, losses, tokenizers, data sources and trackers come from plugins; see `statecatcher
     list-plugins --all`.
     """
+    ctx.meta[DEBUG_META] = debug

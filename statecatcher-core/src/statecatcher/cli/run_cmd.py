@@ -7,7 +7,9 @@ drift apart.  Flags given on the command line win over the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -38,6 +40,18 @@ def _parse_key_values(param_name: str, items: tuple[str, ...]) -> dict[str, Any]
     return out
 
 
+class FiniteFloat(click.ParamType):
+    """A float flag that refuses ``nan`` and ``inf``."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def _options(func):
     from ..train import config as config_module
 
@@ -53,7 +67,8 @@ def _options(func):
             func = click.option(_flag(f.name), f.name, multiple=True, help=help_text + shown,
                                 metavar="KEY=VALUE" if hint is dict else "NAME")(func)
         else:
-            func = click.option(_flag(f.name), f.name, type=hint, default=None, help=help_text + shown)(func)
+            func = click.option(_flag(f.name), f.name, type=FiniteFloat() if hint is float else hint, default=None,
+                                help=help_text + shown)(func)
     return func
 
 
@@ -73,7 +88,10 @@ def config_from_cli(config_path: str | None, values: dict[str, Any],
             overrides[name] = list(value)
         else:
             overrides[name] = value
-    return RunConfig.load(config_path, merge(overrides, plugin_values or {}))
+    from .launch import secret_overrides
+
+    # secrets a `--nproc` parent handed over in the environment (launch.py) fill the option tables too
+    return RunConfig.load(config_path, merge(merge(overrides, plugin_values or {}), secret_overrides()))
 
 
 @click.command(cls=PluginOptionsCommand,
@@ -116,8 +134,11 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
         raise click.UsageError(str(exc)) from exc
     except PluginError as exc:  # a factory that cannot be imported
         raise click.ClickException(str(exc)) from exc
+    _check_run_dir_and_device(config)
     if nproc > 1:
-        _launch_torchrun(nproc)
+        from .launch import launch_torchrun
+
+        launch_torchrun(nproc, config)
 
     from ..train.loop import train
 
@@ -131,16 +152,18 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
     )
 
 
-def _launch_torchrun(nproc: int) -> None:
-    """Replace this process by ``torchrun --standalone --nproc-per-node NPROC -m statecatcher run ARGS``."""
-    import os
+def _check_run_dir_and_device(config: RunConfig) -> None:
+    """``--run-dir`` must be a folder (or not exist yet); ``--device cuda`` needs CUDA."""
+    run_dir = Path(config.run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise click.BadParameter(f"{run_dir} exists and is not a folder", param_hint="--run-dir")
+    if config.device.startswith("cuda"):
+        import torch
 
-    from ..train.distributed import torchrun_command, without_option
-
-    if "WORLD_SIZE" in os.environ:
-        raise click.UsageError("--nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc")
-    argv = sys.argv[sys.argv.index("run") + 1:]
-    command = torchrun_command(nproc, without_option(argv, "--nproc"))
-    click.echo(f"starting {nproc} ranks: {' '.join(command)}", err=True)
-    sys.stderr.flush()
-    os.execv(command[0], command)
+        if not torch.cuda.is_available():
+            raise click.BadParameter(f"{config.device}: CUDA is not available on this machine",
+                                     param_hint="--device")
+        index = int(config.device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise click.BadParameter(f"{config.device}: this machine has {torch.cuda.device_count()} CUDA "
+                                     "device(s)", param_hint="--device")
