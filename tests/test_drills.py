@@ -268,13 +268,13 @@ def test_drill_4_bad_audio_is_reported_in_skipped_jsonl_in_metrics_and_once_per_
         train(small_config(f"local:{broken}", run_dir, epochs=2))
     skips = jsonl(run_dir / "skipped.jsonl")
     assert [(row["epoch"], row["recording_id"]) for row in skips] == [(0, "rec-001"), (1, "rec-001")]
-    assert all(row["reason"].startswith("audio does not decode") for row in skips)
+    assert all(row["reason"].startswith(f"cannot decode audio {broken / 'rec-001.flac'}: ") for row in skips)
     rows = metrics(run_dir)
     assert rows[-1]["skipped_recordings"] == 2
     err = capfd.readouterr().err
     for epoch in (0, 1):
         assert f"epoch {epoch} (" in err and f"1 recording(s) skipped, listed in {run_dir / 'skipped.jsonl'}; " \
-                                              "first: rec-001: audio does not decode" in err
+                                              "first: rec-001: cannot decode audio" in err
 
 
 # ---------------------------------------------------------------------------------------------------- item 5
