@@ -108,8 +108,9 @@ def test_drill_1_a_download_that_failed_is_retried_in_the_next_epoch(corpus, tmp
     and trained in epoch 1, not skipped for the rest of the process."""
     with running_server(corpus, [Fault("audio", "error500", match="rec-001.flac", times=2)]) as (url, _):
         options = client_options(tmp_path / "cache", retries=1, cache_gb=0.0, prefetch=1)
-        summary = train(small_config(f"speechcatcher:{url}", tmp_path / "run", epochs=2, rank_log=True,
-                                     data_options=options))
+        with pytest.warns(UserWarning, match="skipping recording"):
+            summary = train(small_config(f"speechcatcher:{url}", tmp_path / "run", epochs=2, rank_log=True,
+                                         data_options=options))
     (skip,) = jsonl(tmp_path / "run" / "skipped.jsonl")
     assert skip["epoch"] == 0 and "HTTP 500" in skip["reason"] and "failed after 2 attempt" in skip["reason"]
     trained = trained_by_epoch(tmp_path / "run")
@@ -132,7 +133,8 @@ def test_drill_1_an_outage_longer_than_the_retry_budget_stops_the_run_and_a_reru
         config = small_config(f"speechcatcher:{url}", run_dir, epochs=3, rank_log=True,
                               data_options=client_options(tmp_path / "cache", retries=1, cache_gb=0.0))
         with pytest.raises(RunStopped, match=rf"epoch 1: no recording of split 'train' could be loaded from "
-                                             rf"speechcatcher:{url} \(3 skipped; first: .*HTTP 500"):
+                                             rf"speechcatcher:{url} \(3 skipped; first: .*HTTP 500"), \
+                pytest.warns(UserWarning, match="skipping recording"):
             train(config)
         epoch_0 = trained_by_epoch(run_dir)
         assert set(epoch_0) == {0} and len(epoch_0[0]) == 3
