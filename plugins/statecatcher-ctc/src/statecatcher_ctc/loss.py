@@ -1,4 +1,4 @@
-"""CTC loss and its streaming greedy decoder.
+"""CTC loss and its streaming decoders: greedy (``decode_step``) and prefix beam search (``beam_search``).
 
 Dimension legend (see :mod:`statecatcher.protocols`): B lanes, T' encoder frames of this chunk, D encoder
 output dim, U target tokens, V vocabulary size including the blank.
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from statecatcher.decode.ctc_beam import CTCPrefixBeamSearch
 from statecatcher.nn.masking import valid_mask
 
 State = dict[str, torch.Tensor]
@@ -81,3 +82,8 @@ class CTCLoss(nn.Module):
         tokens = [best[b][emit[b]].tolist() for b in range(batch)]
         token_frames = [emit[b].nonzero().squeeze(1).tolist() for b in range(batch)]
         return tokens, token_frames, {"last": new_last}
+
+    def beam_search(self, options, fusion=None):
+        """A streaming CTC prefix beam search over this head's log-posteriors (one stream; see
+        :mod:`statecatcher.decode.ctc_beam`); ``fusion`` is a ``WordLMFusion`` or None."""
+        return CTCPrefixBeamSearch(self.log_probs, self.blank_id, options, fusion)

@@ -27,6 +27,7 @@ from torch import nn
 
 from . import backends
 from .backends.torch_lattice import TOPOLOGIES, at_least_fp32, rnnt_loss_torch
+from .beam import ModifiedBeamSearch
 from .decode import greedy_decode
 from .joiner import Joiner
 from .predictor import build_predictor
@@ -178,3 +179,8 @@ class RNNTLoss(nn.Module):
         """Greedy decoding of one chunk -> ``(tokens, token_frames, new_state)`` (frames index this chunk)."""
         return greedy_decode(self.predictor, self.joiner, enc_out, enc_lens.to(enc_out.device), state,
                              blank_id=self.blank_id, max_symbols=self.max_symbols_per_frame)
+
+    def beam_search(self, options, fusion=None) -> ModifiedBeamSearch:
+        """A streaming modified beam search (one symbol per frame) with this head's predictor and joiner (one
+        stream; see :mod:`statecatcher_rnnt.beam`); ``fusion`` is a ``WordLMFusion`` or None."""
+        return ModifiedBeamSearch(self.predictor, self.joiner, self.blank_id, options, fusion)

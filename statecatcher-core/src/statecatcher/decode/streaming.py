@@ -1,7 +1,7 @@
 """Streaming transcription with carried state: audio chunks in, text out, in constant memory.
 
-The feature extractor, the encoder and the decoder (CTC's last token, RNN-T's predictor) all carry state,
-so the transcript does not depend on the chunk size.  ``reset()`` resets all three.
+The feature extractor, the encoder and the decoder (CTC's last token, RNN-T's predictor, or a beam search's
+hypotheses) all carry state, so the transcript does not depend on the chunk size.  ``reset()`` resets all three.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from ..data.features import StreamingFeatures
+from .beam import best, stable_length
+from .decoder import DecoderConfig, build_search
 from .pack import LoadedModel, load_model
 
 
@@ -43,15 +45,20 @@ class Transcript:
 
 
 class Transcriber:
-    """Greedy streaming transcription of one stream (batch of one lane).
+    """Streaming transcription of one stream (batch of one lane), greedy or with a beam search.
+
+    ``search`` is a loss head's streaming beam search (:mod:`statecatcher.decode.beam`); None decodes greedily.
+    With a beam search, :attr:`text` is the best hypothesis so far (it may still change) and ``feed`` returns
+    only text every hypothesis agrees on.
 
     >>> t = Transcriber.from_checkpoint("runs/demo")          # doctest: +SKIP
     >>> for chunk in chunks: print(t.feed(chunk), end="")      # doctest: +SKIP
     >>> print(t.finish())                                      # doctest: +SKIP
     """
 
-    def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu"):
+    def __init__(self, loaded: LoadedModel, device: str | torch.device = "cpu", search=None):
         self.loaded = loaded
+        self.search = search
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.device = torch.device(device)
@@ -60,17 +67,22 @@ class Transcriber:
         self.reset()
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu") -> Transcriber:
-        return cls(load_model(path, device), device)
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
+                        decoder: DecoderConfig = DecoderConfig()) -> Transcriber:
+        loaded = load_model(path, device)
+        return cls(loaded, device, build_search(loaded, decoder))
 
     def reset(self) -> None:
         """Start a new stream: features, encoder state and decoder state all return to their initial values."""
         self.features.reset()
         self.state = self.model.init_state(1, self.device)
+        if self.search is not None:
+            self.state["head"] = self.search.init_state()
         self.token_ids: list[int] = []
         self.token_times: list[float] = []
         self.frames_done = 0
         self._text = ""
+        self._stable_text = ""
 
     @property
     def text(self) -> str:
@@ -87,10 +99,12 @@ class Transcriber:
 
     def finish(self) -> str:
         """End of stream: flush the last partial frame; returns the remaining new text."""
-        return self._decode(self.features.flush())
+        return self._decode(self.features.flush(), final=True)
 
     @torch.no_grad()
-    def _decode(self, feats: torch.Tensor) -> str:
+    def _decode(self, feats: torch.Tensor, final: bool = False) -> str:
+        if self.search is not None:
+            return self._beam_decode(feats, final)
         if feats.shape[0] == 0:
             return ""
         x = feats.to(self.device)[None]
@@ -103,7 +117,29 @@ class Transcriber:
             return ""
         text = self.tokenizer.decode(self.token_ids)
         new = text[len(self._text):] if text.startswith(self._text) else text
-        self._text = text
+        self._text = self._stable_text = text
+        return new
+
+    def _beam_decode(self, feats: torch.Tensor, final: bool) -> str:
+        """Beam search on this chunk's frames; returns the newly stable text (all of the rest when ``final``)."""
+        beam = self.state["head"]
+        if feats.shape[0]:
+            lengths = torch.tensor([feats.shape[0]], device=self.device)
+            out, out_lens, encoder_state = self.model.encoder(feats.to(self.device)[None], lengths,
+                                                              self.state["encoder"])
+            beam = self.search.step(out[0, :int(out_lens[0])], beam)
+            self.state["encoder"] = encoder_state
+        if final:
+            beam = self.search.finish(beam)
+        self.state["head"] = beam
+        hypothesis = best(beam)
+        self.token_ids = list(hypothesis.tokens)
+        self.token_times = [(f + 1) * self.frame_seconds for f in hypothesis.frames]
+        self.frames_done = beam.frames_done
+        self._text = self.tokenizer.decode(self.token_ids)
+        stable = self._text if final else self.tokenizer.decode(self.token_ids[:stable_length(beam)])
+        new = stable[len(self._stable_text):] if stable.startswith(self._stable_text) else stable
+        self._stable_text = stable
         return new
 
 

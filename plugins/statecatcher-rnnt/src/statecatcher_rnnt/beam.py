@@ -1,0 +1,96 @@
+"""Streaming RNN-T modified beam search (icefall's ``modified_beam_search``): at most one symbol per frame.
+
+Per frame every hypothesis scores the joiner's log-softmax over the vocabulary; its ``token_prune`` best
+symbols become candidates (blank keeps the tokens, a token appends itself and consumes the frame), candidates
+with the same tokens are merged (log-add), and the ``beam_size`` best (acoustic + LM fusion score) survive.
+Each hypothesis carries its own predictor state (one lane of the predictor's state pytree) and the projected
+predictor output that scores its next frame, so the search continues exactly across chunk boundaries.  With
+``beam_size=1`` it is greedy decoding with one symbol per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from statecatcher.decode.beam import BeamOptions, BeamState, Hypothesis, finish_hyps, fused_score, logaddexp, rank
+from statecatcher.decode.lm_fusion import WordLMFusion
+from statecatcher.state import select_lanes, stack_lanes
+
+
+@dataclass(frozen=True)
+class RNNTHypothesis(Hypothesis):
+    pred_state: Any  # the predictor's state after ``tokens`` (one lane)
+    pred_out: torch.Tensor  # [J] the projected predictor output that scores the next frame
+
+
+class ModifiedBeamSearch:
+    def __init__(self, predictor: nn.Module, joiner: nn.Module, blank_id: int, options: BeamOptions = BeamOptions(),
+                 fusion: WordLMFusion | None = None):
+        self.predictor, self.joiner, self.blank_id = predictor, joiner, blank_id
+        self.options, self.fusion = options, fusion
+
+    @torch.no_grad()
+    def init_state(self) -> BeamState:
+        device = next(self.joiner.parameters()).device
+        pred_state = self.predictor.init_state(1, device)
+        pred_out = self.joiner.pred_proj(self.predictor.step(pred_state))[0]
+        lm = self.fusion.initial() if self.fusion is not None else None
+        start = RNNTHypothesis((), (), 0.0, lm, fused_score(0.0, lm, self.fusion), pred_state=pred_state,
+                               pred_out=pred_out)
+        return BeamState((start,), 0)
+
+    @torch.no_grad()
+    def step(self, enc_out: torch.Tensor, state: BeamState) -> BeamState:
+        """Search on the valid frames ``enc_out [T', D]`` of one chunk."""
+        enc = self.joiner.enc_proj(enc_out)  # [T', J]
+        hyps = state.hyps
+        for t in range(enc.shape[0]):
+            hyps = self._frame(hyps, enc[t], state.frames_done + t)
+        return BeamState(hyps, state.frames_done + enc.shape[0])
+
+    def finish(self, state: BeamState) -> BeamState:
+        return finish_hyps(state, self.fusion, self.options.beam_size)
+
+    def _frame(self, hyps: tuple[RNNTHypothesis, ...], enc: torch.Tensor, frame: int) -> tuple[RNNTHypothesis, ...]:
+        log_probs = self.joiner.join(enc[None], torch.stack([h.pred_out for h in hyps])).log_softmax(dim=-1)
+        top = log_probs.double().topk(min(self.options.tokens_per_frame, log_probs.shape[1]), dim=-1)
+        merged: dict[tuple[int, ...], list] = {}  # tokens -> [acoustic, parent hyp, token or None (blank)]
+        for hyp, values, tokens in zip(hyps, top.values.tolist(), top.indices.tolist(), strict=True):
+            for log_prob, token in zip(values, tokens, strict=True):
+                emitted = None if token == self.blank_id else token
+                key = hyp.tokens if emitted is None else (*hyp.tokens, emitted)
+                entry = merged.get(key)
+                if entry is None:
+                    merged[key] = [hyp.acoustic + log_prob, hyp, emitted]
+                    continue
+                entry[0] = logaddexp(entry[0], hyp.acoustic + log_prob)
+                if emitted is None:  # same tokens either way; the blank path needs no predictor step
+                    entry[1:] = [hyp, None]
+        scored = []
+        for key, (acoustic, parent, emitted) in merged.items():
+            lm = parent.lm if emitted is None or self.fusion is None else self.fusion.extend(parent.lm, emitted)
+            scored.append((fused_score(acoustic, lm, self.fusion), key, acoustic, lm, parent, emitted))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        return rank(self._build(scored[:self.options.beam_size], frame), self.options.beam_size)
+
+    def _build(self, kept: list[tuple], frame: int) -> list[RNNTHypothesis]:
+        """Hypotheses for the kept candidates; those that emitted a token advance the predictor in one batch."""
+        emitting = [c for c in kept if c[5] is not None]
+        advanced: dict[tuple[int, ...], tuple[Any, torch.Tensor]] = {}
+        if emitting:
+            states = stack_lanes([c[4].pred_state for c in emitting])
+            tokens = torch.tensor([c[5] for c in emitting], device=emitting[0][4].pred_out.device)
+            states = self.predictor.advance(states, tokens, torch.ones_like(tokens, dtype=torch.bool))
+            outs = self.joiner.pred_proj(self.predictor.step(states))  # [N, J]
+            for i, c in enumerate(emitting):
+                advanced[c[1]] = (select_lanes(states, [i]), outs[i])
+        hyps = []
+        for score, key, acoustic, lm, parent, emitted in kept:
+            pred_state, pred_out = advanced[key] if emitted is not None else (parent.pred_state, parent.pred_out)
+            frames = parent.frames if emitted is None else (*parent.frames, frame)
+            hyps.append(RNNTHypothesis(key, frames, acoustic, lm, score, pred_state=pred_state, pred_out=pred_out))
+        return hyps

@@ -1,0 +1,110 @@
+"""Streaming beam search: its options, the carried hypothesis state, and what every search shares.
+
+The loss plugin that owns the output side builds the search (``head.beam_search(options, fusion)``: CTC
+prefix beam search in statecatcher-ctc, RNN-T modified beam search in statecatcher-rnnt), and it streams
+like the encoder, one lane at a time::
+
+    search = model.head.beam_search(BeamOptions(beam_size=8), fusion)   # fusion: WordLMFusion or None
+    state = search.init_state()                     # a new stream
+    state = search.step(enc_out, state)             # enc_out [T', D]: each chunk's valid encoder frames, in order
+    state = search.finish(state)                    # end of stream: the LM scores the last word and </s>
+    best(state).tokens, best(state).frames          # frames: output frames from the start of the stream
+
+:class:`BeamState` is everything that crosses a chunk boundary (the hypotheses with their tokens, frames,
+scores and LM state, for RNN-T each one's predictor state, and the frame counter), so the result does not
+depend on how the audio was chunked.  It is a plain value, not tensors with a lane axis: a beam search
+decodes one stream; a batch of streams holds one ``BeamState`` per lane.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .lm_fusion import LMState, WordLMFusion
+
+NEG_INF = -math.inf
+
+
+@dataclass(frozen=True)
+class BeamOptions:
+    """Beam width, pruning and LM fusion weights (``statecatcher transcribe --beam-size ...``)."""
+
+    beam_size: int = 8
+    token_prune: int | None = None  # tokens tried per hypothesis and frame (the top k); None: beam_size
+    blank_skip: float = 1.0  # CTC: a frame with P(blank) >= this starts no new token; 1.0: never skip
+    lm_weight: float = 0.5
+    word_bonus: float = 0.0
+
+    def __post_init__(self) -> None:
+        checks = [(self.beam_size >= 1, "beam_size", "must be >= 1"),
+                  (self.token_prune is None or self.token_prune >= 1, "token_prune", "must be >= 1"),
+                  (0.0 < self.blank_skip <= 1.0, "blank_skip", "must be a probability in (0, 1]")]
+        for ok, name, rule in checks:
+            if not ok:
+                raise ValueError(f"beam option {name}={getattr(self, name)!r} {rule}")
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.token_prune or self.beam_size
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One beam entry: ``tokens`` and the output frame each was emitted at, its log-probs and LM state."""
+
+    tokens: tuple[int, ...]
+    frames: tuple[int, ...]
+    acoustic: float  # natural-log probability under the model (summed over this prefix's alignments for CTC)
+    lm: LMState | None
+    score: float  # what the beam ranks by: acoustic + the LM fusion's score
+
+
+@dataclass(frozen=True)
+class BeamState:
+    hyps: tuple[Any, ...]  # Hypothesis (or a subclass), best first
+    frames_done: int = 0
+
+
+def logaddexp(a: float, b: float) -> float:
+    """``ln(e^a + e^b)`` for Python floats (``-inf`` allowed)."""
+    if a < b:
+        a, b = b, a
+    return a if b == NEG_INF else a + math.log1p(math.exp(b - a))
+
+
+def fused_score(acoustic: float, lm: LMState | None, fusion: WordLMFusion | None) -> float:
+    return acoustic if fusion is None or lm is None else acoustic + fusion.score(lm)
+
+
+def rank(hyps: Iterable[Any], beam_size: int) -> tuple[Any, ...]:
+    """The best ``beam_size`` hypotheses, best first; ties go to the smaller token sequence (deterministic)."""
+    return tuple(sorted(hyps, key=lambda h: (-h.score, h.tokens))[:beam_size])
+
+
+def finish_hyps(state: BeamState, fusion: WordLMFusion | None, beam_size: int) -> BeamState:
+    """End of stream: every hypothesis's LM scores its last word and ``</s>``; re-rank."""
+    if fusion is None:
+        return state
+    finished = []
+    for hyp in state.hyps:
+        lm = fusion.finish(hyp.lm)
+        finished.append(dataclasses.replace(hyp, lm=lm, score=fused_score(hyp.acoustic, lm, fusion)))
+    return BeamState(rank(finished, beam_size), state.frames_done)
+
+
+def best(state: BeamState) -> Hypothesis:
+    return state.hyps[0]
+
+
+def stable_length(state: BeamState) -> int:
+    """How many leading tokens every hypothesis shares: those can no longer change."""
+    first = state.hyps[0].tokens
+    length = len(first)
+    for hyp in state.hyps[1:]:
+        length = next((i for i, (a, b) in enumerate(zip(first[:length], hyp.tokens)) if a != b),
+                      min(length, len(hyp.tokens)))
+    return length

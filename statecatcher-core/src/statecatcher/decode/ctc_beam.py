@@ -1,0 +1,112 @@
+"""Streaming CTC prefix beam search (optionally with word n-gram shallow fusion).
+
+Each hypothesis is a token prefix with two log-probabilities: of the alignments of the frames so far that
+spell the prefix and end in blank (``blank``) or in its last token (``nonblank``).  Per frame, with
+``lp = log P(symbol | frame)``::
+
+    stay:    prefix p         blank'    += logaddexp(blank, nonblank) + lp[blank]
+                              nonblank' += nonblank + lp[last(p)]                  (the last token repeated)
+    extend:  prefix p + (c,)  nonblank' += (blank if c == last(p) else logaddexp(blank, nonblank)) + lp[c]
+
+Prefixes reached twice are summed (a token's frame is where its most likely contribution emitted it); the ``beam_size`` best (acoustic + LM fusion score) survive.  Only the
+``token_prune`` most likely tokens of a frame are tried, and a frame with ``P(blank) >= blank_skip`` starts no
+new token (it still updates ``stay``, exactly).  Everything the next frame needs is in the
+:class:`~statecatcher.decode.beam.BeamState`, so chunking never changes the result.  Beam width 1 is *not*
+greedy decoding in general: the best prefix (summed over alignments) can differ from the best path, which is
+the point of the search; on a peaky trained model they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .beam import NEG_INF, BeamOptions, BeamState, Hypothesis, finish_hyps, fused_score, logaddexp, rank
+from .lm_fusion import WordLMFusion
+
+
+@dataclass(frozen=True)
+class CTCHypothesis(Hypothesis):
+    blank: float  # ln P(alignments of this prefix ending in blank)
+    nonblank: float  # ln P(alignments ending in the prefix's last token)
+
+
+class CTCPrefixBeamSearch:
+    """Prefix beam search over the log-posteriors ``log_probs(enc_out [1, T', D]) -> [1, T', V]``."""
+
+    def __init__(self, log_probs: Callable[[torch.Tensor], torch.Tensor], blank_id: int,
+                 options: BeamOptions = BeamOptions(), fusion: WordLMFusion | None = None):
+        self.log_probs, self.blank_id, self.options, self.fusion = log_probs, blank_id, options, fusion
+        self.log_blank_skip = torch.tensor(options.blank_skip).log().item()
+
+    def init_state(self) -> BeamState:
+        lm = self.fusion.initial() if self.fusion is not None else None
+        start = CTCHypothesis((), (), 0.0, lm, fused_score(0.0, lm, self.fusion), blank=0.0, nonblank=NEG_INF)
+        return BeamState((start,), 0)
+
+    @torch.no_grad()
+    def step(self, enc_out: torch.Tensor, state: BeamState) -> BeamState:
+        """Search on the valid frames ``enc_out [T', D]`` of one chunk."""
+        if enc_out.shape[0] == 0:
+            return state
+        log_probs = self.log_probs(enc_out[None])[0].double()  # [T', V]
+        candidates = log_probs.topk(min(self.options.tokens_per_frame, log_probs.shape[1]), dim=-1).indices
+        hyps = state.hyps
+        for t, (row, tokens) in enumerate(zip(log_probs.tolist(), candidates.tolist(), strict=True)):
+            hyps = self._frame(hyps, row, tokens, state.frames_done + t)
+        return BeamState(hyps, state.frames_done + enc_out.shape[0])
+
+    def finish(self, state: BeamState) -> BeamState:
+        return finish_hyps(state, self.fusion, self.options.beam_size)
+
+    def _frame(self, hyps: tuple[CTCHypothesis, ...], row: list[float], candidates: list[int],
+               frame: int) -> tuple[CTCHypothesis, ...]:
+        """One frame: ``row [V]`` log-probs, ``candidates`` the tokens to try -> the next beam."""
+        blank_lp = row[self.blank_id]
+        extend = blank_lp < self.log_blank_skip
+        merged: dict[tuple[int, ...], _Merged] = {}
+        for hyp in hyps:
+            total = logaddexp(hyp.blank, hyp.nonblank)
+            stay = merged.setdefault(hyp.tokens, _Merged(hyp.lm))
+            repeat = hyp.nonblank + row[hyp.tokens[-1]] if hyp.tokens else NEG_INF
+            stay.add(total + blank_lp, repeat, hyp.frames)
+            if not extend:
+                continue
+            for token in candidates:
+                if token == self.blank_id:
+                    continue
+                source = hyp.blank if hyp.tokens and token == hyp.tokens[-1] else total
+                if source == NEG_INF:
+                    continue
+                prefix = (*hyp.tokens, token)
+                if prefix not in merged:
+                    merged[prefix] = _Merged(self.fusion.extend(hyp.lm, token) if self.fusion is not None else None)
+                merged[prefix].add(NEG_INF, source + row[token], (*hyp.frames, frame))
+        beam = []
+        for tokens, m in merged.items():
+            acoustic = logaddexp(m.blank, m.nonblank)
+            beam.append(CTCHypothesis(tokens, m.frames, acoustic, m.lm, fused_score(acoustic, m.lm, self.fusion),
+                                      blank=m.blank, nonblank=m.nonblank))
+        return rank(beam, self.options.beam_size)
+
+
+class _Merged:
+    """The alignments of one prefix met in a frame: its two log-probs, its LM state and the emission frames
+    of its most likely contribution."""
+
+    __slots__ = ("blank", "nonblank", "frames", "lm", "_top")
+
+    def __init__(self, lm):
+        self.blank = self.nonblank = self._top = NEG_INF
+        self.frames: tuple[int, ...] = ()
+        self.lm = lm
+
+    def add(self, blank: float, nonblank: float, frames: tuple[int, ...]) -> None:
+        """Add one predecessor's contribution (ending in blank / in the last token) and its emission frames."""
+        self.blank = logaddexp(self.blank, blank)
+        self.nonblank = logaddexp(self.nonblank, nonblank)
+        contribution = logaddexp(blank, nonblank)
+        if contribution > self._top or not self.frames:
+            self._top, self.frames = contribution, frames
