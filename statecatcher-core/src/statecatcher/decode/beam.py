@@ -105,6 +105,6 @@ def stable_length(state: BeamState) -> int:
     first = state.hyps[0].tokens
     length = len(first)
     for hyp in state.hyps[1:]:
-        length = next((i for i, (a, b) in enumerate(zip(first[:length], hyp.tokens)) if a != b),
-                      min(length, len(hyp.tokens)))
+        length = min(length, len(hyp.tokens))
+        length = next((i for i in range(length) if first[i] != hyp.tokens[i]), length)
     return length

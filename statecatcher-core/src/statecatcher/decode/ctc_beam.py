@@ -8,12 +8,12 @@ spell the prefix and end in blank (``blank``) or in its last token (``nonblank``
                               nonblank' += nonblank + lp[last(p)]                  (the last token repeated)
     extend:  prefix p + (c,)  nonblank' += (blank if c == last(p) else logaddexp(blank, nonblank)) + lp[c]
 
-Prefixes reached twice are summed (a token's frame is where its most likely contribution emitted it); the ``beam_size`` best (acoustic + LM fusion score) survive.  Only the
-``token_prune`` most likely tokens of a frame are tried, and a frame with ``P(blank) >= blank_skip`` starts no
-new token (it still updates ``stay``, exactly).  Everything the next frame needs is in the
-:class:`~statecatcher.decode.beam.BeamState`, so chunking never changes the result.  Beam width 1 is *not*
-greedy decoding in general: the best prefix (summed over alignments) can differ from the best path, which is
-the point of the search; on a peaky trained model they agree.
+Prefixes reached twice are summed (a token's frame is where its most likely contribution emitted it); the
+``beam_size`` best (acoustic + LM fusion score) survive.  Only the ``token_prune`` most likely tokens of a
+frame are tried, and a frame with ``P(blank) >= blank_skip`` starts no new token (it still updates ``stay``,
+exactly).  Everything the next frame needs is in the :class:`~statecatcher.decode.beam.BeamState`, so
+chunking never changes the result.  Beam width 1 is *not* greedy decoding in general: the best prefix (summed
+over alignments) can differ from the best path, which is the point of the search; on a peaky trained model they agree.
 """
 
 from __future__ import annotations
