@@ -29,6 +29,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "pack_cmd:pack",
     "experiment_cmd:experiment",
     "filter_report_cmd:filter_report",
+    "lm_cmd:lm",
 )
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .decoder_options import build_search_for_cli, decoder_options
+
 
 @click.command("eval", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("checkpoint", type=click.Path(exists=True))
@@ -17,9 +19,11 @@ import click
 @click.option("--segment-seconds", type=float, default=16.0, show_default=True)
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="JSON report path")
 @click.option("--device", default="cpu", show_default=True)
+@decoder_options
 def evaluate(checkpoint: str, data: str, split: str, mode: str, stateless: bool, batch_size: int,
-             segment_seconds: float, report_path: str | None, device: str) -> None:
-    """Evaluate CHECKPOINT (pack, checkpoint or run dir) on a data source split."""
+             segment_seconds: float, report_path: str | None, device: str, decoder) -> None:
+    """Evaluate CHECKPOINT (pack, checkpoint or run dir) on a data source split.  With --decoder beam the
+    per-segment mode commits to the best hypothesis at every segment end."""
     from rich.console import Console
     from rich.table import Table
 
@@ -31,14 +35,15 @@ def evaluate(checkpoint: str, data: str, split: str, mode: str, stateless: bool,
     name, _, spec = data.partition(":")
     source = resolve("data_source", name, "--data").create(spec)
     loaded = load_model(checkpoint, device)
+    search = build_search_for_cli(loaded, decoder)
     segmenter = SegmenterConfig(segment_seconds=segment_seconds, min_seconds=min(4.0, segment_seconds),
                                 max_seconds=max(24.0, segment_seconds))
     reports = []
     if mode in ("both", "segment"):
         reports.append(evaluate_segments(loaded, source, split=split, batch_size=batch_size, segmenter=segmenter,
-                                         stateless=stateless, device=device))
+                                         stateless=stateless, device=device, search=search))
     if mode in ("both", "recording"):
-        reports.append(evaluate_recordings(loaded, source, split=split, device=device))
+        reports.append(evaluate_recordings(loaded, source, split=split, device=device, search=search))
     table = Table(title=f"{checkpoint} on {data} [{split}]")
     for column in ("mode", "state", "WER", "CER", "ref words"):
         table.add_column(column)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from .decoder_options import build_search_for_cli, decoder_options
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("checkpoint", type=click.Path(exists=True))
@@ -17,14 +19,19 @@ import click
 @click.option("--json", "json_out", type=click.Path(dir_okay=False),
               help="write text, words and tokens (with times) here")
 @click.option("--device", default="cpu", show_default=True)
-def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, device: str) -> None:
+@decoder_options
+def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, device: str,
+               decoder) -> None:
     """Transcribe AUDIO (wav/flac, or mp3/opus/m4a via PyAV; a path or an http(s) URL) with CHECKPOINT
-    (a model pack, a checkpoint or a run directory), streaming with carried state."""
+    (a model pack, a checkpoint or a run directory), streaming with carried state.  With --decoder beam the
+    lines printed are the text every hypothesis agrees on."""
     from ..data.audio import AudioDecodeError
     from ..decode.audio_stream import iter_audio_chunks
+    from ..decode.pack import load_model
     from ..decode.streaming import Transcriber
 
-    transcriber = Transcriber.from_checkpoint(checkpoint, device)
+    loaded = load_model(checkpoint, device)
+    transcriber = Transcriber(loaded, device, build_search_for_cli(loaded, decoder))
     with _local_audio(audio) as path:
         live = _Display(sys.stdout.isatty())
         try:

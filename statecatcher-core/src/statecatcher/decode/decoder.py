@@ -15,7 +15,6 @@ from .lm_fusion import WordLMFusion
 from .ngram import NgramLM
 
 DECODERS = ("greedy", "beam")
-LM_FILE = "lm.arpa"  # beside the checkpoints of a run directory
 
 
 @dataclass(frozen=True)

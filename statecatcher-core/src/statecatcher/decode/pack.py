@@ -1,4 +1,5 @@
-"""Model packs: one file holding weights, the resolved config, the tokenizer files and the text normaliser.
+"""Model packs: one file holding weights, the resolved config, the tokenizer files and the text normaliser
+(and the model's word LM, ``RUN_DIR/lm.arpa``, when it has one: see :func:`model_lm_file`).
 
 Every training checkpoint is also a valid pack (it carries the same keys plus optimizer, RNG and lane
 state), so ``load_model`` accepts a pack file, a checkpoint file or a run directory.  ``export_pack`` writes
@@ -22,6 +23,7 @@ from ..train.checkpoint import find_checkpoint, load_checkpoint
 
 PACK_FORMAT = "statecatcher-pack/1"
 PACK_KEYS = ("format", "model", "config", "tokenizer", "normalizer", "vocab_size", "blank_id", "features")
+LM_FILE = "lm.arpa"  # a run directory's word LM (`statecatcher lm train`); a pack holds its text as "lm"
 
 
 @dataclass
@@ -31,6 +33,22 @@ class LoadedModel:
     normalizer: TextNormalizer
     features: FeatureConfig
     config: dict[str, Any]
+    lm_arpa: str | None = None  # the model's own word LM (ARPA text), if any
+
+
+def model_lm_file(path: str | Path) -> Path:
+    """Where a model's word LM lives: ``RUN_DIR/lm.arpa`` for a run directory or a checkpoint in its
+    ``checkpoints/``, else ``MODEL.lm.arpa`` beside a pack or checkpoint file (it may not exist)."""
+    path = Path(path)
+    if path.is_dir():
+        return path / LM_FILE
+    return path.parent.parent / LM_FILE if path.parent.name == "checkpoints" else path.with_suffix(".lm.arpa")
+
+
+def _lm_text(path: str | Path, payload: dict[str, Any]) -> str | None:
+    """The LM file beside the model if there is one, else the LM inside the pack, else None."""
+    lm_file = model_lm_file(path)
+    return lm_file.read_text(encoding="utf-8") if lm_file.is_file() else payload.get("lm")
 
 
 def tokenizer_payload(name: str, options: dict, model_dir: Path) -> dict[str, Any]:
@@ -65,7 +83,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedMo
     model.to(device).eval()
     return LoadedModel(model=model, tokenizer=load_tokenizer(payload["tokenizer"]),
                        normalizer=TextNormalizer.from_dict(payload["normalizer"]),
-                       features=FeatureConfig(**payload["features"]), config=config)
+                       features=FeatureConfig(**payload["features"]), config=config,
+                       lm_arpa=_lm_text(path, payload))
 
 
 def export_pack(checkpoint: str | Path, out: str | Path) -> Path:
@@ -75,6 +94,9 @@ def export_pack(checkpoint: str | Path, out: str | Path) -> Path:
         raise FileNotFoundError(f"{checkpoint}: no checkpoint found")
     payload = load_checkpoint(found)
     pack = {k: payload[k] for k in PACK_KEYS if k in payload} | {"format": PACK_FORMAT}
+    lm_text = _lm_text(checkpoint, payload)
+    if lm_text is not None:
+        pack["lm"] = lm_text
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(pack, out)

@@ -5,12 +5,14 @@ speechcatcher calls its streaming recogniser once per audio chunk with ``is_fina
 
     from statecatcher.decode.speechcatcher import SpeechcatcherStream
     asr = SpeechcatcherStream.from_checkpoint("model.pt")   # a pack, checkpoint or run dir
+    asr = SpeechcatcherStream.from_checkpoint("model.pt", decoder=DecoderConfig("beam"))  # beam search (+ its LM)
     for chunk, last in chunks:                               # float32 16 kHz mono numpy arrays
         text, tokens, token_ids, token_positions, hyp = asr(chunk, is_final=last)
     asr.reset()                                              # next recording
 
 ``token_positions`` are output-frame indices from the start of the stream; ``asr.frame_seconds`` turns them
-into seconds.  ``hypothesis`` is the :class:`~statecatcher.decode.streaming.Transcript` so far.
+into seconds.  ``hypothesis`` is the :class:`~statecatcher.decode.streaming.Transcript` so far (with a beam
+search: the best hypothesis so far, which later chunks may still revise; final once ``is_final``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .decoder import DecoderConfig
 from .streaming import Transcriber, Transcript
 
 
@@ -29,8 +32,9 @@ class SpeechcatcherStream:
         self.frame_seconds = transcriber.frame_seconds
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu") -> SpeechcatcherStream:
-        return cls(Transcriber.from_checkpoint(path, device))
+    def from_checkpoint(cls, path: str | Path, device: str = "cpu",
+                        decoder: DecoderConfig = DecoderConfig()) -> SpeechcatcherStream:
+        return cls(Transcriber.from_checkpoint(path, device, decoder))
 
     def reset(self) -> None:
         """Forget the stream: features, encoder and decoder state."""
