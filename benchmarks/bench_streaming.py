@@ -8,6 +8,9 @@ the encoder with its carried state, CTC greedy decoding and the sentencepiece to
 ``encoders`` row's ~2M-parameter encoders with a CTC head and random weights (the real-time factor hardly
 depends on the weights; an untrained head emits a token at most frames, so decoding text costs a little
 more than with a trained one).  RTF = processing seconds / audio seconds: below 1 is faster than real time.
+
+For lstm with 1 thread the row also streams with CTC prefix beam search (beam 8, then beam 8 with a 3-gram
+word LM trained on the dummy corpus's transcripts): the beam's cost is its RTF minus the greedy RTF.
 """
 
 from __future__ import annotations
@@ -22,17 +25,42 @@ CHUNK_SECONDS = 0.5
 VOCAB_SIZE = 32
 
 
-def trained_tokenizer(model_dir: Path):
-    """A sentencepiece tokenizer with ``VOCAB_SIZE`` ids trained on the dummy corpus's transcripts."""
-    import statecatcher
+def dummy_texts() -> list[str]:
+    """The dummy corpus's normalised transcripts (the tokenizer's and the beam row's LM's training text)."""
     from statecatcher.testing.dummies import make_recordings
     from statecatcher.text import TextNormalizer
 
     normalizer = TextNormalizer()
-    texts = [normalizer(segment.text) for recording in make_recordings(20, seed=5) for segment in recording.segments]
+    return [normalizer(segment.text) for recording in make_recordings(20, seed=5) for segment in recording.segments]
+
+
+def trained_tokenizer(model_dir: Path):
+    """A sentencepiece tokenizer with ``VOCAB_SIZE`` ids trained on the dummy corpus's transcripts."""
+    import statecatcher
+
     tokenizer = statecatcher.get_tokenizer("sentencepiece")
-    tokenizer.train(texts, VOCAB_SIZE, model_dir)
+    tokenizer.train(dummy_texts(), VOCAB_SIZE, model_dir)
     return tokenizer
+
+
+def beam_results(loaded, waveform, audio_seconds: float, greedy_rtf: float) -> list[dict]:
+    """RTF of beam 8 without and with a 3-gram LM (1 thread), each with its delta over greedy decoding."""
+    from statecatcher.decode.beam import BeamOptions
+    from statecatcher.decode.lm_fusion import WordLMFusion
+    from statecatcher.decode.ngram import NgramLM
+    from statecatcher.decode.streaming import Transcriber
+
+    lm = NgramLM.estimate([text.split() for text in dummy_texts()], order=3)
+    results = []
+    for label, fusion in (("beam 8", None), ("beam 8 + 3-gram", WordLMFusion.from_tokenizer(lm, loaded.tokenizer))):
+        transcriber = Transcriber(loaded, search=loaded.model.head.beam_search(BeamOptions(beam_size=8), fusion))
+        real_time_factor(transcriber, waveform[: 16_000], 1.0)
+        rtf = real_time_factor(transcriber, waveform, audio_seconds)
+        print(f"streaming, lstm, 1 thread, {label}: RTF {rtf:.3f} (greedy {greedy_rtf:.3f})", flush=True)
+        results.append({"name": f"lstm, 1 thread, {label}: RTF", "ratio": rtf, "greedy_rtf": greedy_rtf,
+                        "description": f"CTC prefix beam search; RTF {rtf - greedy_rtf:+.3f} over greedy "
+                                       f"({greedy_rtf:.3g}), random weights", "threads": 1})
+    return results
 
 
 def real_time_factor(transcriber, waveform, audio_seconds: float) -> float:
@@ -73,4 +101,6 @@ def run(small: bool = False) -> list[dict]:
             results.append({"name": f"{label}, {threads} thread{'s' * (threads > 1)}: RTF", "ratio": rtf,
                             "description": f"processing s / audio s, {audio_seconds:g} s in {CHUNK_SECONDS:g} s "
                                            f"chunks, CTC head, random weights", "threads": threads})
+            if label == "lstm" and threads == 1:
+                results += beam_results(loaded, waveform, audio_seconds, rtf)
     return results

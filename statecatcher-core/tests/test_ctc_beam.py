@@ -57,6 +57,31 @@ def test_best_prefix_beats_best_path_on_a_hand_made_matrix():
     assert best(narrow).tokens == ()
 
 
+def greedy(log_probs: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Best path, collapsed: tokens and the frame each was first emitted at."""
+    path = log_probs.argmax(-1).tolist()
+    emitted = [t for t, s in enumerate(path) if s != 0 and (t == 0 or path[t - 1] != s)]
+    return tuple(path[t] for t in emitted), tuple(emitted)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_beam_one_with_max_merge_is_greedy(seed):
+    torch.manual_seed(seed)
+    log_probs = (torch.randn(50, 5, dtype=torch.float64) * 2).log_softmax(-1)
+    _, state = search_over(log_probs, (17, 33), beam_size=1, merge="max")
+    assert (best(state).tokens, best(state).frames) == greedy(log_probs)
+    assert best(state).acoustic == pytest.approx(log_probs.max(-1).values.sum().item(), abs=1e-9)
+
+
+def test_beam_one_with_summed_prefixes_is_not_always_greedy():
+    # frame 1: P(a) = 0.4 beats blank (0.35) and the repeat of "b" (0.25), so greedy emits "a"; but staying
+    # on "b" (0.35 + 0.25 = 0.6) outweighs it when a prefix's alignments are summed
+    log_probs = posteriors([[0.0, 0.0, 1.0], [0.35, 0.4, 0.25]]).nan_to_num(neginf=-1e9)
+    assert greedy(log_probs)[0] == (2, 1)
+    _, state = search_over(log_probs, beam_size=1)
+    assert best(state).tokens == (2,)
+
+
 def test_repeats_need_a_blank_between_them():
     # frames: a, blank, a  vs  a, a, a:  "a a" (two tokens) only through the blank
     log_probs = posteriors([[0.1, 0.9], [0.8, 0.2], [0.1, 0.9]])

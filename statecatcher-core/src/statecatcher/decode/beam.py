@@ -36,13 +36,15 @@ class BeamOptions:
     beam_size: int = 8
     token_prune: int | None = None  # tokens tried per hypothesis and frame (the top k); None: beam_size
     blank_skip: float = 1.0  # CTC: a frame with P(blank) >= this starts no new token; 1.0: never skip
+    merge: str = "sum"  # CTC: a prefix's alignments are summed ("sum", prefix beam search) or maxed ("max")
     lm_weight: float = 0.5
     word_bonus: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [(self.beam_size >= 1, "beam_size", "must be >= 1"),
                   (self.token_prune is None or self.token_prune >= 1, "token_prune", "must be >= 1"),
-                  (0.0 < self.blank_skip <= 1.0, "blank_skip", "must be a probability in (0, 1]")]
+                  (0.0 < self.blank_skip <= 1.0, "blank_skip", "must be a probability in (0, 1]"),
+                  (self.merge in ("sum", "max"), "merge", "must be 'sum' or 'max'")]
         for ok, name, rule in checks:
             if not ok:
                 raise ValueError(f"beam option {name}={getattr(self, name)!r} {rule}")
