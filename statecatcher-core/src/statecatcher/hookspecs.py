@@ -36,11 +36,12 @@ def register_encoders(register):
 
 @hookspec
 def register_losses(register):
-    """Register training losses (and their greedy streaming decoders).
+    """Register training losses (and their streaming decoders: greedy, optionally beam search).
 
     Called once, when plugins are loaded.  ``factory(input_dim: int, vocab_size: int, blank_id: int,
     **options)`` must return a :class:`statecatcher.protocols.Loss`, an ``nn.Module`` that owns its output
-    layer (CTC projection, RNN-T predictor and joiner) and may carry state across segments.
+    layer (CTC projection, RNN-T predictor and joiner), may carry state across segments, and decodes with it
+    (``decode_step``; ``beam_search`` for ``--decoder beam``, see :mod:`statecatcher.decode.beam`).
     """
 
 

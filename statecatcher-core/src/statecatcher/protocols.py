@@ -67,6 +67,10 @@ class Loss(Protocol):
     ``decode_step(enc_out[B,T',D], enc_lens[B], state) -> (tokens: list[list[int]], token_frames:
     list[list[int]], new_state)`` greedily decodes one chunk; ``token_frames`` are output-frame indices
     relative to the chunk.  Whatever crosses chunk boundaries (last CTC token, predictor context) is state.
+
+    Optional: ``beam_search(options: BeamOptions, fusion: WordLMFusion | None)`` returns a streaming beam
+    search over this head's outputs for one stream (``init_state()``, ``step(enc_out[T',D], state)``,
+    ``finish(state)``, see :mod:`statecatcher.decode.beam`); ``--decoder beam`` needs it.
     """
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State: ...
