@@ -11,7 +11,7 @@ predictor output that scores its next frame, so the search continues exactly acr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -25,6 +25,15 @@ from statecatcher.state import select_lanes, stack_lanes
 class RNNTHypothesis(Hypothesis):
     pred_state: Any  # the predictor's state after ``tokens`` (one lane)
     pred_out: torch.Tensor  # [J] the projected predictor output that scores the next frame
+
+
+class _Candidate(NamedTuple):
+    score: float
+    tokens: tuple[int, ...]
+    acoustic: float
+    lm: Any
+    parent: RNNTHypothesis
+    token: int | None  # the emitted token; None for blank
 
 
 class ModifiedBeamSearch:
@@ -70,27 +79,29 @@ class ModifiedBeamSearch:
                 entry[0] = logaddexp(entry[0], hyp.acoustic + log_prob)
                 if emitted is None:  # same tokens either way; the blank path needs no predictor step
                     entry[1:] = [hyp, None]
-        scored = []
+        candidates = []
         for key, (acoustic, parent, emitted) in merged.items():
             lm = parent.lm if emitted is None or self.fusion is None else self.fusion.extend(parent.lm, emitted)
-            scored.append((fused_score(acoustic, lm, self.fusion), key, acoustic, lm, parent, emitted))
-        scored.sort(key=lambda s: (-s[0], s[1]))
-        return rank(self._build(scored[:self.options.beam_size], frame), self.options.beam_size)
+            candidates.append(_Candidate(fused_score(acoustic, lm, self.fusion), key, acoustic, lm, parent, emitted))
+        candidates.sort(key=lambda c: (-c.score, c.tokens))
+        return rank(self._build(candidates[:self.options.beam_size], frame), self.options.beam_size)
 
-    def _build(self, kept: list[tuple], frame: int) -> list[RNNTHypothesis]:
+    def _build(self, kept: list[_Candidate], frame: int) -> list[RNNTHypothesis]:
         """Hypotheses for the kept candidates; those that emitted a token advance the predictor in one batch."""
-        emitting = [c for c in kept if c[5] is not None]
+        emitting = [c for c in kept if c.token is not None]
         advanced: dict[tuple[int, ...], tuple[Any, torch.Tensor]] = {}
         if emitting:
-            states = stack_lanes([c[4].pred_state for c in emitting])
-            tokens = torch.tensor([c[5] for c in emitting], device=emitting[0][4].pred_out.device)
+            states = stack_lanes([c.parent.pred_state for c in emitting])
+            tokens = torch.tensor([c.token for c in emitting], device=emitting[0].parent.pred_out.device)
             states = self.predictor.advance(states, tokens, torch.ones_like(tokens, dtype=torch.bool))
             outs = self.joiner.pred_proj(self.predictor.step(states))  # [N, J]
             for i, c in enumerate(emitting):
-                advanced[c[1]] = (select_lanes(states, [i]), outs[i])
+                advanced[c.tokens] = (select_lanes(states, [i]), outs[i])
         hyps = []
-        for score, key, acoustic, lm, parent, emitted in kept:
-            pred_state, pred_out = advanced[key] if emitted is not None else (parent.pred_state, parent.pred_out)
-            frames = parent.frames if emitted is None else (*parent.frames, frame)
-            hyps.append(RNNTHypothesis(key, frames, acoustic, lm, score, pred_state=pred_state, pred_out=pred_out))
+        for c in kept:
+            blank = c.token is None
+            pred_state, pred_out = (c.parent.pred_state, c.parent.pred_out) if blank else advanced[c.tokens]
+            frames = c.parent.frames if blank else (*c.parent.frames, frame)
+            hyps.append(RNNTHypothesis(c.tokens, frames, c.acoustic, c.lm, c.score, pred_state=pred_state,
+                                       pred_out=pred_out))
         return hyps
