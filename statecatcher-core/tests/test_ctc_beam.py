@@ -163,3 +163,14 @@ def test_the_lm_picks_the_word_it_has_seen():
                                                         (("the", "cat"), "sat"), (("cat", "sat"), "</s>")])
     assert best(fused).lm.log_prob == pytest.approx(expected) and best(fused).lm.words == 3
     assert best(fused).score == pytest.approx(best(fused).acoustic + expected)
+
+
+def test_a_word_that_cannot_become_an_lm_word_already_scores_as_unknown():
+    fusion = WordLMFusion(lm_fusion(1.0).lm, ["", "\u2581c", "a", "x", "t"], weight=2.0, word_bonus=0.5)
+    spelled = fusion.extend(fusion.extend(fusion.initial(), 1), 2)  # "ca": a prefix of "cat"
+    assert spelled.partial == "ca" and fusion.score(spelled) == 0.0
+    run_on = fusion.extend(spelled, 3)  # "cax": no LM word starts so
+    assert fusion.score(run_on) == pytest.approx(2.0 * fusion.lm.log_prob((), "<unk>")) and fusion.score(run_on) < -5
+    done = fusion.finish(fusion.extend(spelled, 4))  # "cat" </s>
+    expected = fusion.lm.log_prob(("<s>",), "cat") + fusion.lm.log_prob(("<s>", "cat"), "</s>")
+    assert fusion.score(done) == pytest.approx(2.0 * expected + 0.5)

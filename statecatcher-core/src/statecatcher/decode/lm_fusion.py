@@ -5,7 +5,12 @@ turns those tokens back into words with the tokenizer's pieces (sentencepiece ma
 ``▁``) and scores a word when it is complete, i.e. when the next word starts or the stream ends.  A
 hypothesis ranks by::
 
-    score = acoustic log-prob + lm_weight * (ln P_LM of its completed words) + word_bonus * (completed words)
+    score = acoustic log-prob + lm_weight * (ln P_LM of its completed words + oov) + word_bonus * (completed words)
+
+where ``oov`` is the LM's ``<unk>`` unigram log-prob while the word being spelled is no prefix of any LM word,
+else 0 (it already scores as the out-of-vocabulary word it will be, as pyctcdecode's ``unk_score_offset``
+does); without it, a hypothesis that never starts a new word would never pay for its words, and the beam
+fills with long run-on non-words.
 
 The LM context runs on across chunks and segments of one stream (it is part of the carried hypothesis
 state) and starts from ``<s>`` after ``reset()``; ``</s>`` is scored once, at the end of the stream.
@@ -16,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .ngram import BOS, EOS, NgramLM
+from .ngram import BOS, EOS, UNK, NgramLM
 
 WORD_START = "\u2581"
 
@@ -44,6 +49,9 @@ class WordLMFusion:
         self.pieces = list(pieces)
         self.starts_word = [p.startswith(WORD_START) for p in self.pieces]
         self.keep = max(lm.order - 1, 0)
+        words = [g[0] for g in lm.probs if len(g) == 1 and g[0] not in (BOS, EOS, UNK)]
+        self.word_prefixes = {word[:i] for word in words for i in range(1, len(word) + 1)}
+        self.oov_log_prob = lm.log_prob((), UNK)
 
     @classmethod
     def from_tokenizer(cls, lm: NgramLM, tokenizer, weight: float = 0.5, word_bonus: float = 0.0) -> WordLMFusion:
@@ -57,8 +65,10 @@ class WordLMFusion:
 
     def score(self, state: LMState) -> float:
         """What the LM adds to a hypothesis's acoustic log-prob."""
-        lm = self.weight * state.log_prob if self.weight else 0.0  # weight 0: no LM, even for a -inf word
-        return lm + self.word_bonus * state.words
+        if not self.weight:  # weight 0: no LM, even for a -inf word
+            return self.word_bonus * state.words
+        oov = self.oov_log_prob if state.partial and state.partial not in self.word_prefixes else 0.0
+        return self.weight * (state.log_prob + oov) + self.word_bonus * state.words
 
     def extend(self, state: LMState, token: int) -> LMState:
         """The state after ``token``: a word-starting piece completes the word spelled so far."""
