@@ -131,3 +131,17 @@ def test_speechcatcher_stream_with_beam_matches_the_transcriber(overfit_run, tra
     expected = transcribe_waveform(Transcriber.from_checkpoint(overfit_run[1], decoder=BEAM8),
                                    torch.from_numpy(audio), 0.5)
     assert text == expected.text and token_ids == [t.id for t in expected.tokens]
+
+
+@pytest.mark.slow
+def test_eval_with_beam_one_max_merge_scores_exactly_as_greedy(overfit_run, tiny_corpus):
+    from statecatcher.decode.decoder import build_search
+    from statecatcher.decode.evaluate import evaluate_recordings, evaluate_segments
+    from statecatcher.decode.pack import load_model
+
+    loaded = load_model(overfit_run[1])
+    source = LocalDataSource(str(tiny_corpus))
+    search = build_search(loaded, DecoderConfig("beam", BeamOptions(beam_size=1, merge="max"), lm="none"))
+    for evaluate in (evaluate_segments, evaluate_recordings):
+        greedy, beam = evaluate(loaded, source, split="train"), evaluate(loaded, source, split="train", search=search)
+        assert beam.words.ref_words > 50 and beam.to_dict() == greedy.to_dict()
