@@ -68,7 +68,8 @@ def test_reset_forgets_the_hypotheses(overfit_run, train_audio):
     transcriber.reset()
     transcriber.feed(audio[: 16_000 * 5])
     transcriber.reset()
-    assert transcriber.state["head"] == transcriber.search.init_state()
+    beam = transcriber.state["head"]
+    assert beam.frames_done == 0 and [(h.tokens, h.acoustic) for h in beam.hyps] == [((), 0.0)]
     stable = "".join(transcriber.feed(audio[i:i + 16_000]) for i in range(0, audio.numel(), 16_000))
     stable += transcriber.finish()
     assert transcriber.text == fresh and stable == fresh  # the stable pieces add up to the final text

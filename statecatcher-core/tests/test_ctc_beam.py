@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from statecatcher.decode.beam import BeamOptions, best, logaddexp, stable_length
+from statecatcher.decode.beam import BeamOptions, Prefix, best, logaddexp, stable_length
 from statecatcher.decode.ctc_beam import CTCPrefixBeamSearch
 from statecatcher.decode.lm_fusion import WordLMFusion
 from statecatcher.decode.ngram import NgramLM
@@ -24,6 +24,11 @@ def search_over(log_probs: torch.Tensor, chunks=(None,), fusion=None, **options)
         state = search.step(log_probs[start:end], state)
         start = end
     return search, search.finish(state)
+
+
+def view(state) -> list[tuple]:
+    """Everything a beam holds, as plain values (hypotheses share prefix-tree nodes, compared by identity)."""
+    return [(h.tokens, h.frames, h.acoustic, h.score, h.blank, h.nonblank, h.lm) for h in state.hyps]
 
 
 def posteriors(rows: list[list[float]]) -> torch.Tensor:
@@ -109,7 +114,7 @@ def test_chunking_never_changes_the_beam(chunks):
     log_probs = (torch.randn(40, 6, dtype=torch.float64) * 3).log_softmax(-1)
     _, whole = search_over(log_probs, beam_size=5)
     _, chunked = search_over(log_probs, chunks, beam_size=5)
-    assert chunked == whole
+    assert view(chunked) == view(whole) and chunked.frames_done == whole.frames_done == 40
 
 
 def test_token_prune_and_blank_skip_limit_the_candidates():
@@ -150,7 +155,7 @@ def test_lm_weight_zero_is_no_lm():
     log_probs = (torch.randn(30, 5, dtype=torch.float64) * 2).log_softmax(-1)
     _, plain = search_over(log_probs, beam_size=4)
     _, fused = search_over(log_probs, fusion=lm_fusion(0.0), beam_size=4)
-    assert [(h.tokens, h.frames, h.score) for h in fused.hyps] == [(h.tokens, h.frames, h.score) for h in plain.hyps]
+    assert [v[:6] for v in view(fused)] == [v[:6] for v in view(plain)]
 
 
 def test_the_lm_picks_the_word_it_has_seen():
@@ -174,3 +179,19 @@ def test_a_word_that_cannot_become_an_lm_word_already_scores_as_unknown():
     done = fusion.finish(fusion.extend(spelled, 4))  # "cat" </s>
     expected = fusion.lm.log_prob(("<s>",), "cat") + fusion.lm.log_prob(("<s>", "cat"), "</s>")
     assert fusion.score(done) == pytest.approx(2.0 * expected + 0.5)
+
+
+def test_prefix_nodes_are_unique_per_live_sequence_and_cheap_to_extend():
+    root = Prefix()
+    ab = root.child(1).child(2)
+    assert ab is root.child(1).child(2) and ab.tokens() == (1, 2) and ab.last == 2 and root.last is None
+    ac = root.child(1).child(3)
+    assert ab.shared_length(ac) == 1 and ab.shared_length(ab) == 2 and ab.shared_length(root) == 0
+    assert ab < ac and not ac < ab
+    del ab, ac  # nothing holds "1 2" any more: a new node stands for it, still unique
+    again = root.child(1).child(2)
+    assert again is root.child(1).child(2) and again.tokens() == (1, 2)
+    node = root
+    for i in range(100_000):  # an hour of tokens: each extension is O(1), with no tuple copy
+        node = node.child(i % 7)
+    assert node.length == 100_000 and node.shared_length(node.parent) == 99_999

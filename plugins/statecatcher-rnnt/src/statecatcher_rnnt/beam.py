@@ -16,12 +16,21 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from statecatcher.decode.beam import BeamOptions, BeamState, Hypothesis, finish_hyps, fused_score, logaddexp, rank
+from statecatcher.decode.beam import (
+    BeamOptions,
+    BeamState,
+    Hypothesis,
+    Prefix,
+    finish_hyps,
+    fused_score,
+    logaddexp,
+    rank,
+)
 from statecatcher.decode.lm_fusion import WordLMFusion
 from statecatcher.state import select_lanes, stack_lanes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RNNTHypothesis(Hypothesis):
     pred_state: Any  # the predictor's state after ``tokens`` (one lane)
     pred_out: torch.Tensor  # [J] the projected predictor output that scores the next frame
@@ -29,7 +38,7 @@ class RNNTHypothesis(Hypothesis):
 
 class _Candidate(NamedTuple):
     score: float
-    tokens: tuple[int, ...]
+    prefix: Prefix
     acoustic: float
     lm: Any
     parent: RNNTHypothesis
@@ -48,7 +57,7 @@ class ModifiedBeamSearch:
         pred_state = self.predictor.init_state(1, device)
         pred_out = self.joiner.pred_proj(self.predictor.step(pred_state))[0]
         lm = self.fusion.initial() if self.fusion is not None else None
-        start = RNNTHypothesis((), (), 0.0, lm, fused_score(0.0, lm, self.fusion), pred_state=pred_state,
+        start = RNNTHypothesis(Prefix(), None, 0.0, lm, fused_score(0.0, lm, self.fusion), pred_state=pred_state,
                                pred_out=pred_out)
         return BeamState((start,), 0)
 
@@ -67,11 +76,11 @@ class ModifiedBeamSearch:
     def _frame(self, hyps: tuple[RNNTHypothesis, ...], enc: torch.Tensor, frame: int) -> tuple[RNNTHypothesis, ...]:
         log_probs = self.joiner.join(enc[None], torch.stack([h.pred_out for h in hyps])).log_softmax(dim=-1)
         top = log_probs.double().topk(min(self.options.tokens_per_frame, log_probs.shape[1]), dim=-1)
-        merged: dict[tuple[int, ...], list] = {}  # tokens -> [acoustic, parent hyp, token or None (blank)]
+        merged: dict[Prefix, list] = {}  # prefix -> [acoustic, parent hyp, token or None (blank)]
         for hyp, values, tokens in zip(hyps, top.values.tolist(), top.indices.tolist(), strict=True):
             for log_prob, token in zip(values, tokens, strict=True):
                 emitted = None if token == self.blank_id else token
-                key = hyp.tokens if emitted is None else (*hyp.tokens, emitted)
+                key = hyp.prefix if emitted is None else hyp.prefix.child(emitted)
                 entry = merged.get(key)
                 if entry is None:
                     merged[key] = [hyp.acoustic + log_prob, hyp, emitted]
@@ -83,25 +92,25 @@ class ModifiedBeamSearch:
         for key, (acoustic, parent, emitted) in merged.items():
             lm = parent.lm if emitted is None or self.fusion is None else self.fusion.extend(parent.lm, emitted)
             candidates.append(_Candidate(fused_score(acoustic, lm, self.fusion), key, acoustic, lm, parent, emitted))
-        candidates.sort(key=lambda c: (-c.score, c.tokens))
+        candidates.sort(key=lambda c: (-c.score, c.prefix))
         return rank(self._build(candidates[:self.options.beam_size], frame), self.options.beam_size)
 
     def _build(self, kept: list[_Candidate], frame: int) -> list[RNNTHypothesis]:
         """Hypotheses for the kept candidates; those that emitted a token advance the predictor in one batch."""
         emitting = [c for c in kept if c.token is not None]
-        advanced: dict[tuple[int, ...], tuple[Any, torch.Tensor]] = {}
+        advanced: dict[Prefix, tuple[Any, torch.Tensor]] = {}
         if emitting:
             states = stack_lanes([c.parent.pred_state for c in emitting])
             tokens = torch.tensor([c.token for c in emitting], device=emitting[0].parent.pred_out.device)
             states = self.predictor.advance(states, tokens, torch.ones_like(tokens, dtype=torch.bool))
             outs = self.joiner.pred_proj(self.predictor.step(states))  # [N, J]
             for i, c in enumerate(emitting):
-                advanced[c.tokens] = (select_lanes(states, [i]), outs[i])
+                advanced[c.prefix] = (select_lanes(states, [i]), outs[i])
         hyps = []
         for c in kept:
             blank = c.token is None
-            pred_state, pred_out = (c.parent.pred_state, c.parent.pred_out) if blank else advanced[c.tokens]
-            frames = c.parent.frames if blank else (*c.parent.frames, frame)
-            hyps.append(RNNTHypothesis(c.tokens, frames, c.acoustic, c.lm, c.score, pred_state=pred_state,
+            pred_state, pred_out = (c.parent.pred_state, c.parent.pred_out) if blank else advanced[c.prefix]
+            emissions = c.parent.emissions if blank else (frame, c.parent.emissions)
+            hyps.append(RNNTHypothesis(c.prefix, emissions, c.acoustic, c.lm, c.score, pred_state=pred_state,
                                        pred_out=pred_out))
         return hyps

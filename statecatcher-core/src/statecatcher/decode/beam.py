@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -54,15 +55,81 @@ class BeamOptions:
         return self.token_prune or self.beam_size
 
 
-@dataclass(frozen=True)
-class Hypothesis:
-    """One beam entry: ``tokens`` and the output frame each was emitted at, its log-probs and LM state."""
+class Prefix:
+    """A token sequence as a node of a prefix tree: extending it, hashing it and comparing it cost O(1) however
+    long the stream (a tuple of an hour's tokens would be copied and hashed for every candidate of every frame).
 
-    tokens: tuple[int, ...]
-    frames: tuple[int, ...]
+    Children are held weakly and found by token, so among the nodes alive at one time each sequence has exactly
+    one: hypotheses with the same tokens have the same node, and ``is`` compares sequences.  Order (``<``, only
+    used to break exact score ties) is the order of the token tuples.
+    """
+
+    __slots__ = ("parent", "token", "length", "_children", "__weakref__")
+
+    def __init__(self, parent: Prefix | None = None, token: int = -1):
+        self.parent, self.token = parent, token
+        self.length = parent.length + 1 if parent is not None else 0
+        self._children: weakref.WeakValueDictionary[int, Prefix] | None = None
+
+    def child(self, token: int) -> Prefix:
+        """The sequence with ``token`` appended."""
+        if self._children is None:
+            self._children = weakref.WeakValueDictionary()
+        node = self._children.get(token)
+        if node is None:
+            node = self._children[token] = Prefix(self, token)
+        return node
+
+    @property
+    def last(self) -> int | None:
+        return self.token if self.length else None
+
+    def tokens(self) -> tuple[int, ...]:
+        node, backwards = self, []
+        while node.length:
+            backwards.append(node.token)
+            node = node.parent
+        return tuple(reversed(backwards))
+
+    def shared_length(self, other: Prefix) -> int:
+        """How many leading tokens this sequence and ``other`` share."""
+        a, b = self, other
+        while a.length > b.length:
+            a = a.parent
+        while b.length > a.length:
+            b = b.parent
+        while a is not b:
+            a, b = a.parent, b.parent
+        return a.length
+
+    def __lt__(self, other: Prefix) -> bool:
+        return self.tokens() < other.tokens()
+
+
+Emissions = tuple  # (frame, Emissions) | None: the frame of each token, last first (a linked list, O(1) to grow)
+
+
+@dataclass(frozen=True, eq=False)
+class Hypothesis:
+    """One beam entry: its tokens, the output frame each was emitted at, its log-probs and LM state."""
+
+    prefix: Prefix
+    emissions: Emissions | None
     acoustic: float  # natural-log probability under the model (summed over this prefix's alignments for CTC)
     lm: LMState | None
     score: float  # what the beam ranks by: acoustic + the LM fusion's score
+
+    @property
+    def tokens(self) -> tuple[int, ...]:
+        return self.prefix.tokens()
+
+    @property
+    def frames(self) -> tuple[int, ...]:
+        cell, backwards = self.emissions, []
+        while cell is not None:
+            backwards.append(cell[0])
+            cell = cell[1]
+        return tuple(reversed(backwards))
 
 
 @dataclass(frozen=True)
@@ -84,7 +151,7 @@ def fused_score(acoustic: float, lm: LMState | None, fusion: WordLMFusion | None
 
 def rank(hyps: Iterable[Any], beam_size: int) -> tuple[Any, ...]:
     """The best ``beam_size`` hypotheses, best first; ties go to the smaller token sequence (deterministic)."""
-    return tuple(sorted(hyps, key=lambda h: (-h.score, h.tokens))[:beam_size])
+    return tuple(sorted(hyps, key=lambda h: (-h.score, h.prefix))[:beam_size])
 
 
 def finish_hyps(state: BeamState, fusion: WordLMFusion | None, beam_size: int) -> BeamState:
@@ -104,9 +171,5 @@ def best(state: BeamState) -> Hypothesis:
 
 def stable_length(state: BeamState) -> int:
     """How many leading tokens every hypothesis shares: those can no longer change."""
-    first = state.hyps[0].tokens
-    length = len(first)
-    for hyp in state.hyps[1:]:
-        length = min(length, len(hyp.tokens))
-        length = next((i for i in range(length) if first[i] != hyp.tokens[i]), length)
-    return length
+    first = state.hyps[0].prefix
+    return min((first.shared_length(h.prefix) for h in state.hyps[1:]), default=first.length)

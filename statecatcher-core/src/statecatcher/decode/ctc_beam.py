@@ -27,11 +27,22 @@ from dataclasses import dataclass
 
 import torch
 
-from .beam import NEG_INF, BeamOptions, BeamState, Hypothesis, finish_hyps, fused_score, logaddexp, rank
+from .beam import (
+    NEG_INF,
+    BeamOptions,
+    BeamState,
+    Emissions,
+    Hypothesis,
+    Prefix,
+    finish_hyps,
+    fused_score,
+    logaddexp,
+    rank,
+)
 from .lm_fusion import WordLMFusion
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CTCHypothesis(Hypothesis):
     blank: float  # ln P(alignments of this prefix ending in blank)
     nonblank: float  # ln P(alignments ending in the prefix's last token)
@@ -48,7 +59,7 @@ class CTCPrefixBeamSearch:
 
     def init_state(self) -> BeamState:
         lm = self.fusion.initial() if self.fusion is not None else None
-        start = CTCHypothesis((), (), 0.0, lm, fused_score(0.0, lm, self.fusion), blank=0.0, nonblank=NEG_INF)
+        start = CTCHypothesis(Prefix(), None, 0.0, lm, fused_score(0.0, lm, self.fusion), blank=0.0, nonblank=NEG_INF)
         return BeamState((start,), 0)
 
     @torch.no_grad()
@@ -71,29 +82,27 @@ class CTCPrefixBeamSearch:
         """One frame: ``row [V]`` log-probs, ``candidates`` the tokens to try -> the next beam."""
         blank_lp = row[self.blank_id]
         extend = blank_lp < self.log_blank_skip
-        merged: dict[tuple[int, ...], _Merged] = {}
+        merged: dict[Prefix, _Merged] = {}  # Prefix nodes are unique per sequence: hashed by identity
         for hyp in hyps:
             total = self.combine(hyp.blank, hyp.nonblank)
-            stay = merged.setdefault(hyp.tokens, _Merged(hyp.lm, self.combine))
-            repeat = hyp.nonblank + row[hyp.tokens[-1]] if hyp.tokens else NEG_INF
-            stay.add(total + blank_lp, repeat, hyp.frames)
+            last = hyp.prefix.last
+            stay = merged.get(hyp.prefix) or merged.setdefault(hyp.prefix, _Merged(hyp.lm, self.combine))
+            stay.add(total + blank_lp, NEG_INF if last is None else hyp.nonblank + row[last], hyp.emissions)
             if not extend:
                 continue
             for token in candidates:
-                if token == self.blank_id:
+                source = hyp.blank if token == last else total
+                if token == self.blank_id or source == NEG_INF:
                     continue
-                source = hyp.blank if hyp.tokens and token == hyp.tokens[-1] else total
-                if source == NEG_INF:
-                    continue
-                prefix = (*hyp.tokens, token)
+                prefix = hyp.prefix.child(token)
                 if prefix not in merged:
                     lm = self.fusion.extend(hyp.lm, token) if self.fusion is not None else None
                     merged[prefix] = _Merged(lm, self.combine)
-                merged[prefix].add(NEG_INF, source + row[token], (*hyp.frames, frame))
+                merged[prefix].add(NEG_INF, source + row[token], (frame, hyp.emissions))
         beam = []
-        for tokens, m in merged.items():
+        for prefix, m in merged.items():
             acoustic = self.combine(m.blank, m.nonblank)
-            beam.append(CTCHypothesis(tokens, m.frames, acoustic, m.lm, fused_score(acoustic, m.lm, self.fusion),
+            beam.append(CTCHypothesis(prefix, m.emissions, acoustic, m.lm, fused_score(acoustic, m.lm, self.fusion),
                                       blank=m.blank, nonblank=m.nonblank))
         return rank(beam, self.options.beam_size)
 
@@ -102,17 +111,17 @@ class _Merged:
     """The alignments of one prefix met in a frame: its two log-probs, its LM state and the emission frames
     of its most likely contribution."""
 
-    __slots__ = ("blank", "nonblank", "frames", "lm", "combine", "_top")
+    __slots__ = ("blank", "nonblank", "emissions", "lm", "combine", "_top")
 
     def __init__(self, lm, combine: Callable[[float, float], float]):
         self.blank = self.nonblank = self._top = NEG_INF
-        self.frames: tuple[int, ...] = ()
+        self.emissions: Emissions | None = None
         self.lm, self.combine = lm, combine
 
-    def add(self, blank: float, nonblank: float, frames: tuple[int, ...]) -> None:
+    def add(self, blank: float, nonblank: float, emissions: Emissions | None) -> None:
         """Add one predecessor's contribution (ending in blank / in the last token) and its emission frames."""
         self.blank = self.combine(self.blank, blank)
         self.nonblank = self.combine(self.nonblank, nonblank)
         contribution = self.combine(blank, nonblank)
-        if contribution > self._top or not self.frames:
-            self._top, self.frames = contribution, frames
+        if contribution > self._top or self._top == NEG_INF:
+            self._top, self.emissions = contribution, emissions
