@@ -58,3 +58,16 @@ def test_bad_input_is_a_clear_error(tmp_path):
         NgramLM.read_arpa(bad)
     with pytest.raises(ValueError, match="no words"):
         NgramLM.estimate([[], []], order=2)
+
+
+def test_kenlm_reads_our_arpa_files_the_same_way(tmp_path):
+    # KenLM's python module (an sdist that compiles; not a dependency) queries ARPA files but cannot estimate
+    kenlm = pytest.importorskip("kenlm")
+    lm = NgramLM.estimate([s.split() for s in ["the cat sat on the mat", "the dog sat", "a cat ran"]], order=3)
+    model = kenlm.Model(str(lm.write_arpa(tmp_path / "lm.arpa")))
+    for sentence in ["the cat sat", "a dog ran on the mat", "zebra the cat", "the"]:
+        context, ours = ("<s>",), 0.0
+        for word in [*sentence.split(), "</s>"]:
+            ours += lm.log_prob(context, word) / math.log(10)
+            context = (*context, word)
+        assert model.score(sentence, bos=True, eos=True) == pytest.approx(ours, abs=1e-5), sentence
