@@ -124,6 +124,8 @@ def test_token_prune_and_blank_skip_limit_the_candidates():
     _, skipped = search_over(log_probs, beam_size=8, blank_skip=0.99)  # frame 1 starts no token
     assert max(len(h.tokens) for h in skipped.hyps) == 1
     assert {h.tokens for h in skipped.hyps} == {(), (1,), (2,)}
+    _, unlikely = search_over(log_probs, beam_size=8, token_min_logp=math.log(0.25))  # only "1" at frame 0
+    assert {h.tokens for h in unlikely.hyps} == {(), (1,)}
     with pytest.raises(ValueError, match="beam_size=0"):
         BeamOptions(beam_size=0)
 

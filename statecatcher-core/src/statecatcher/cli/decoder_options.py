@@ -14,6 +14,8 @@ OPTIONS = (
                  help="hypotheses kept per frame (--decoder beam)"),
     click.option("--token-prune", type=click.IntRange(min=1), default=None,
                  help="tokens tried per hypothesis and frame, the most likely ones  [default: --beam-size]"),
+    click.option("--token-min-logp", type=float, default=-10.0, show_default=True,
+                 help="CTC: tokens less likely than this (natural log) in a frame are not tried"),
     click.option("--blank-skip", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
                  help="CTC: frames with P(blank) >= this start no token (1: never skip)"),
     click.option("--lm", "lm_path", default=None,
@@ -28,15 +30,15 @@ def decoder_options(command: Callable) -> Callable:
     """Add the decoder options to a click command; it receives one ``decoder: DecoderConfig`` instead."""
 
     @functools.wraps(command)
-    def wrapper(*args, decoder: str, beam_size: int, token_prune: int | None, blank_skip: float,
-                lm_path: str | None, lm_weight: float, word_bonus: float, **kwargs):
+    def wrapper(*args, decoder: str, beam_size: int, token_prune: int | None, token_min_logp: float,
+                blank_skip: float, lm_path: str | None, lm_weight: float, word_bonus: float, **kwargs):
         from ..decode.beam import BeamOptions
         from ..decode.decoder import DecoderConfig
 
         if lm_path not in (None, "none") and decoder == "greedy":
             raise click.BadParameter("an LM needs --decoder beam", param_hint="--lm")
-        beam = BeamOptions(beam_size=beam_size, token_prune=token_prune, blank_skip=blank_skip,
-                           lm_weight=lm_weight, word_bonus=word_bonus)
+        beam = BeamOptions(beam_size=beam_size, token_prune=token_prune, token_min_logp=token_min_logp,
+                           blank_skip=blank_skip, lm_weight=lm_weight, word_bonus=word_bonus)
         return command(*args, decoder=DecoderConfig(decoder, beam, lm_path), **kwargs)
 
     for option in reversed(OPTIONS):

@@ -36,6 +36,7 @@ class BeamOptions:
 
     beam_size: int = 8
     token_prune: int | None = None  # tokens tried per hypothesis and frame (the top k); None: beam_size
+    token_min_logp: float = -10.0  # CTC: tokens below this log-prob in a frame are not tried
     blank_skip: float = 1.0  # CTC: a frame with P(blank) >= this starts no new token; 1.0: never skip
     merge: str = "sum"  # CTC: a prefix's alignments are summed ("sum", prefix beam search) or maxed ("max")
     lm_weight: float = 0.5

@@ -10,9 +10,10 @@ spell the prefix and end in blank (``blank``) or in its last token (``nonblank``
 
 Prefixes reached twice are summed (a token's frame is where its most likely contribution emitted it); the
 ``beam_size`` best (acoustic + LM fusion score) survive.  Only the ``token_prune`` most likely tokens of a
-frame are tried, and a frame with ``P(blank) >= blank_skip`` starts no new token (it still updates ``stay``,
-exactly).  Everything the next frame needs is in the :class:`~statecatcher.decode.beam.BeamState`, so
-chunking never changes the result.
+frame are tried, none below ``token_min_logp`` (default -10: a trained model's confident blank frames try
+nothing; greedy's token always has ``log P >= -ln V``), and a frame with ``P(blank) >= blank_skip`` starts no
+new token (it still updates ``stay``, exactly).  Everything the next frame needs is in the
+:class:`~statecatcher.decode.beam.BeamState`, so chunking never changes the result.
 
 Beam width 1 is *not* greedy decoding: the best prefix (summed over its alignments) can beat the prefix of the
 best single path, which is the point of the search (on the overfitted test model 4 of 339 tokens differ).
@@ -68,10 +69,13 @@ class CTCPrefixBeamSearch:
         if enc_out.shape[0] == 0:
             return state
         log_probs = self.log_probs(enc_out[None])[0].double()  # [T', V]
-        candidates = log_probs.topk(min(self.options.tokens_per_frame, log_probs.shape[1]), dim=-1).indices
+        top = log_probs.topk(min(self.options.tokens_per_frame, log_probs.shape[1]), dim=-1)
+        likely = top.values >= self.options.token_min_logp
         hyps = state.hyps
-        for t, (row, tokens) in enumerate(zip(log_probs.tolist(), candidates.tolist(), strict=True)):
-            hyps = self._frame(hyps, row, tokens, state.frames_done + t)
+        for t, (row, tokens, keep) in enumerate(zip(log_probs.tolist(), top.indices.tolist(), likely.tolist(),
+                                                    strict=True)):
+            candidates = [token for token, kept in zip(tokens, keep, strict=True) if kept]
+            hyps = self._frame(hyps, row, candidates, state.frames_done + t)
         return BeamState(hyps, state.frames_done + enc_out.shape[0])
 
     def finish(self, state: BeamState) -> BeamState:
