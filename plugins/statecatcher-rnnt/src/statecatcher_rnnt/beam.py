@@ -16,16 +16,8 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from statecatcher.decode.beam import (
-    BeamOptions,
-    BeamState,
-    Hypothesis,
-    Prefix,
-    finish_hyps,
-    fused_score,
-    logaddexp,
-    rank,
-)
+from statecatcher.decode import beam as beam_lib
+from statecatcher.decode.beam import BeamOptions, BeamState, Hypothesis, Prefix, fused_score
 from statecatcher.decode.lm_fusion import WordLMFusion
 from statecatcher.state import select_lanes, stack_lanes
 
@@ -71,7 +63,7 @@ class ModifiedBeamSearch:
         return BeamState(hyps, state.frames_done + enc.shape[0])
 
     def finish(self, state: BeamState) -> BeamState:
-        return finish_hyps(state, self.fusion, self.options.beam_size)
+        return beam_lib.finish_hyps(state, self.fusion, self.options.beam_size)
 
     def _frame(self, hyps: tuple[RNNTHypothesis, ...], enc: torch.Tensor, frame: int) -> tuple[RNNTHypothesis, ...]:
         log_probs = self.joiner.join(enc[None], torch.stack([h.pred_out for h in hyps])).log_softmax(dim=-1)
@@ -85,7 +77,7 @@ class ModifiedBeamSearch:
                 if entry is None:
                     merged[key] = [hyp.acoustic + log_prob, hyp, emitted]
                     continue
-                entry[0] = logaddexp(entry[0], hyp.acoustic + log_prob)
+                entry[0] = beam_lib.logaddexp(entry[0], hyp.acoustic + log_prob)
                 if emitted is None:  # same tokens either way; the blank path needs no predictor step
                     entry[1:] = [hyp, None]
         candidates = []
@@ -93,7 +85,7 @@ class ModifiedBeamSearch:
             lm = parent.lm if emitted is None or self.fusion is None else self.fusion.extend(parent.lm, emitted)
             candidates.append(_Candidate(fused_score(acoustic, lm, self.fusion), key, acoustic, lm, parent, emitted))
         candidates.sort(key=lambda c: (-c.score, c.prefix))
-        return rank(self._build(candidates[:self.options.beam_size], frame), self.options.beam_size)
+        return beam_lib.rank(self._build(candidates[:self.options.beam_size], frame), self.options.beam_size)
 
     def _build(self, kept: list[_Candidate], frame: int) -> list[RNNTHypothesis]:
         """Hypotheses for the kept candidates; those that emitted a token advance the predictor in one batch."""

@@ -28,18 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .beam import (
-    NEG_INF,
-    BeamOptions,
-    BeamState,
-    Emissions,
-    Hypothesis,
-    Prefix,
-    finish_hyps,
-    fused_score,
-    logaddexp,
-    rank,
-)
+from .beam import NEG_INF, BeamOptions, BeamState, Hypothesis, Prefix, finish_hyps, fused_score, logaddexp, rank
 from .lm_fusion import WordLMFusion
 
 
@@ -119,10 +108,10 @@ class _Merged:
 
     def __init__(self, lm, combine: Callable[[float, float], float]):
         self.blank = self.nonblank = self._top = NEG_INF
-        self.emissions: Emissions | None = None
+        self.emissions: tuple | None = None
         self.lm, self.combine = lm, combine
 
-    def add(self, blank: float, nonblank: float, emissions: Emissions | None) -> None:
+    def add(self, blank: float, nonblank: float, emissions: tuple | None) -> None:
         """Add one predecessor's contribution (ending in blank / in the last token) and its emission frames."""
         self.blank = self.combine(self.blank, blank)
         self.nonblank = self.combine(self.nonblank, nonblank)
