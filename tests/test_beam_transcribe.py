@@ -100,6 +100,7 @@ def test_cli_beam_with_lm_matches_the_library_and_the_pack_carries_the_lm(lm_run
                              "--decoder", "beam", "--beam-size", "4", "--lm-weight", "0.8"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert "decoder: beam search, beam 4, LM the model's LM (weight 0.8, word bonus 0)" in result.stderr
     config = DecoderConfig("beam", BeamOptions(beam_size=4, lm_weight=0.8))
     expected = transcribe_waveform(Transcriber.from_checkpoint(pack, decoder=config), recording.load_audio(), 2.0)
     assert json.loads(out.read_text())["text"] == expected.text and expected.text

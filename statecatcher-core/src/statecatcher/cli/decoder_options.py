@@ -51,8 +51,13 @@ def build_search_for_cli(loaded, config):
     from ..decode.decoder import build_search
 
     try:
-        return build_search(loaded, config)
+        search = build_search(loaded, config)
     except FileNotFoundError as exc:
         raise click.BadParameter(str(exc), param_hint="--lm") from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--decoder / --lm") from exc
+    if search is not None:
+        fusion = getattr(search, "fusion", None)
+        lm = f"LM {fusion.source} (weight {fusion.weight:g}, word bonus {fusion.word_bonus:g})" if fusion else "no LM"
+        click.echo(f"decoder: beam search, beam {config.beam.beam_size}, {lm}", err=True)
+    return search

@@ -28,10 +28,10 @@ class DecoderConfig:
             raise ValueError(f"decoder {self.kind!r} is unknown; choose one of {', '.join(DECODERS)}")
 
 
-def load_fusion(loaded, config: DecoderConfig) -> tuple[WordLMFusion | None, str]:
-    """The LM fusion for ``config`` and where its LM came from (``""`` when there is none)."""
+def load_fusion(loaded, config: DecoderConfig) -> WordLMFusion | None:
+    """The LM fusion for ``config`` (its ``source`` says where the LM came from), or None."""
     if config.lm == "none":
-        return None, ""
+        return None
     if config.lm is not None:
         if not Path(config.lm).is_file():
             raise FileNotFoundError(f"{config.lm}: no such LM file (an ARPA file, see `statecatcher lm train`)")
@@ -39,9 +39,9 @@ def load_fusion(loaded, config: DecoderConfig) -> tuple[WordLMFusion | None, str
     elif getattr(loaded, "lm_arpa", None):
         lm, source = NgramLM.parse_arpa(loaded.lm_arpa, "the model's LM"), "the model's LM"
     else:
-        return None, ""
+        return None
     options = config.beam
-    return WordLMFusion.from_tokenizer(lm, loaded.tokenizer, options.lm_weight, options.word_bonus), source
+    return WordLMFusion.from_tokenizer(lm, loaded.tokenizer, options.lm_weight, options.word_bonus, source)
 
 
 def build_search(loaded, config: DecoderConfig):
@@ -52,5 +52,4 @@ def build_search(loaded, config: DecoderConfig):
     if not hasattr(head, "beam_search"):
         loss = loaded.config.get("loss", type(head).__name__)
         raise ValueError(f"loss {loss!r} has no beam search; use --decoder greedy")
-    fusion, _ = load_fusion(loaded, config)
-    return head.beam_search(config.beam, fusion)
+    return head.beam_search(config.beam, load_fusion(loaded, config))

@@ -42,10 +42,12 @@ class WordLMFusion:
     Args:
         lm: the n-gram model.  pieces: ``pieces[id]`` is token ``id``'s sentencepiece piece (blank's is
             ignored).  weight: the LM weight (0 switches the LM's influence off).  word_bonus: added per word.
+        source: where the LM came from, for messages.
     """
 
-    def __init__(self, lm: NgramLM, pieces: Sequence[str], weight: float = 0.5, word_bonus: float = 0.0):
-        self.lm, self.weight, self.word_bonus = lm, float(weight), float(word_bonus)
+    def __init__(self, lm: NgramLM, pieces: Sequence[str], weight: float = 0.5, word_bonus: float = 0.0,
+                 source: str = ""):
+        self.lm, self.weight, self.word_bonus, self.source = lm, float(weight), float(word_bonus), source
         self.pieces = list(pieces)
         self.starts_word = [p.startswith(WORD_START) for p in self.pieces]
         self.keep = max(lm.order - 1, 0)
@@ -54,11 +56,12 @@ class WordLMFusion:
         self.oov_log_prob = lm.log_prob((), UNK)
 
     @classmethod
-    def from_tokenizer(cls, lm: NgramLM, tokenizer, weight: float = 0.5, word_bonus: float = 0.0) -> WordLMFusion:
+    def from_tokenizer(cls, lm: NgramLM, tokenizer, weight: float = 0.5, word_bonus: float = 0.0,
+                       source: str = "") -> WordLMFusion:
         if not hasattr(tokenizer, "id_to_piece"):
             raise ValueError(f"LM fusion needs a tokenizer with id_to_piece(); {type(tokenizer).__name__} has none")
         pieces = [tokenizer.id_to_piece(i) if i != tokenizer.blank_id else "" for i in range(tokenizer.vocab_size)]
-        return cls(lm, pieces, weight, word_bonus)
+        return cls(lm, pieces, weight, word_bonus, source)
 
     def initial(self) -> LMState:
         return LMState()
