@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
+from statecatcher.state import leaves
 from statecatcher.train.loop import train
 
 
@@ -31,3 +33,20 @@ def test_tbptt_and_accumulation_options_train(tiny_corpus, tmp_path, tiny_run_co
                                     accumulate_segments=2))
     assert summary.steps == 6 and summary.optimizer_steps == 3
     assert all(math.isfinite(x) for x in summary.losses)
+
+
+def test_bf16_autocast_keeps_the_carried_state_in_float32(tiny_corpus, tmp_path, tiny_run_config, monkeypatch):
+    """Under bf16 autocast (CUDA's default precision) every encoder returns its new state in bfloat16; the loop
+    casts it back, so the state is carried in full precision and RWKV-7's PyTorch path (whose triangular solve
+    has no bfloat16 kernel) keeps working after the first segment.  CPU autocast stands in for CUDA's here."""
+    from statecatcher.train import loop
+
+    monkeypatch.setattr(loop, "autocast_context", lambda device, precision: torch.autocast("cpu", torch.bfloat16))
+    carried = []
+    real_detach = loop.detach
+    monkeypatch.setattr(loop, "detach", lambda state: carried.append(real_detach(state)) or carried[-1])
+    summary = train(tiny_run_config(tiny_corpus, tmp_path / "bf16", max_steps=3, encoder="rwkv7",
+                                    encoder_options={"hidden_dim": 32, "num_layers": 1, "head_size": 16,
+                                                     "backend": "torch"}))
+    assert summary.steps == 3 and all(math.isfinite(x) for x in summary.losses)
+    assert carried and {leaf.dtype for state in carried for leaf in leaves(state)} <= {torch.float32, torch.long}

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from statecatcher.state import (
+    cast_like,
     detach,
     keep_lanes,
     leaves,
@@ -74,6 +75,16 @@ def test_reset_lanes_casts_fresh_to_the_state_dtype():
     state = {"h": torch.randn(2, 3, dtype=torch.float64)}
     out = reset_lanes(state, torch.tensor([1, 0]), {"h": torch.zeros(2, 3, dtype=torch.float32)})
     assert out["h"].dtype == torch.float64 and torch.equal(out["h"][0], torch.zeros(3, dtype=torch.float64))
+
+
+def test_cast_like_restores_each_leaf_dtype_and_keeps_the_graph():
+    like = {"h": torch.zeros(2, 3), "n": [torch.zeros(2, dtype=torch.long)]}
+    x = torch.randn(2, 3, requires_grad=True)
+    out = cast_like({"h": x.to(torch.bfloat16), "n": [torch.tensor([1.0, 2.0])]}, like)
+    assert out["h"].dtype == torch.float32 and out["n"][0].dtype == torch.long
+    assert torch.equal(out["h"], x.to(torch.bfloat16).float()) and out["n"][0].tolist() == [1, 2]
+    out["h"].sum().backward()
+    assert torch.equal(x.grad, torch.ones(2, 3))
 
 
 def test_keep_lanes_picks_old_where_asked():

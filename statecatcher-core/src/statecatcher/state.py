@@ -50,6 +50,15 @@ def keep_lanes(new: State, old: State, keep_old: torch.Tensor) -> State:
     return map_state(lambda n, o: torch.where(_lane_mask(keep_old, n), o, n), new, old)
 
 
+def cast_like(state: State, like: State) -> State:
+    """``state`` with every leaf in the dtype of ``like``'s leaf (differentiable).
+
+    Under bf16 autocast an encoder returns its new state in bfloat16; casting it back to the dtype of
+    ``init_state`` keeps the carried state in full precision from segment to segment.
+    """
+    return map_state(lambda s, ref: s.to(ref.dtype), state, like)
+
+
 def detach(state: State) -> State:
     """Carry the value, drop the graph (truncated BPTT)."""
     return map_state(lambda t: t.detach(), state)

@@ -37,7 +37,7 @@ from ..jsonl import drop_rows_after
 from ..model import build_model
 from ..options import check_plugin_options
 from ..plugins import get
-from ..state import detach, reset_lanes, state_norms, to_device
+from ..state import cast_like, detach, reset_lanes, state_norms, to_device
 from ..text import TextNormalizer
 from .checkpoint import find_checkpoint, load_checkpoint, resume_message, rng_state, save_checkpoint, set_rng_state
 from .config import RunConfig
@@ -65,6 +65,13 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def autocast_context(device: torch.device, precision: str):
+    """bf16 autocast on CUDA for ``precision`` ``auto`` or ``bf16``; none otherwise (the CPU trains in float32)."""
+    if device.type == "cuda" and precision in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSummary:
@@ -98,8 +105,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                                 // config.accumulate_segments)
     scheduler = make_scheduler(optimizer, schedule=config.schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_optimizer_steps)
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if device.type == "cuda" and config.precision in ("auto", "bf16") else contextlib.nullcontext())
+    autocast = autocast_context(device, config.precision)
 
     # ------------------------------------------------------------------ resume
     summary = TrainSummary(run_dir=str(run_dir))
@@ -192,6 +198,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                     targets, target_lens = encode_batch(tokenizer, batch.texts, device)
                     with autocast:
                         per_lane, _, new_state = forward(batch.feats, batch.lengths, targets, target_lens, state)
+                    new_state = cast_like(new_state, fresh_state)  # autocast returns bf16 leaves: carry float32
                     weight = batch.weight.to(per_lane.dtype)
                     # -- label filters: a rejected segment keeps its forward (state) but gets weight 0
                     weight = filters.update(batch, per_lane, target_lens, weight, step=summary.steps + 1)
