@@ -5,6 +5,7 @@
     nox -s plugin                         # each plugin alone with core (catches undeclared dependencies)
     nox -s lint                           # ruff
     nox -s demo | bench | experiment      # not run by default
+    nox -s gpu [-- --dry-run]             # the GPU acceptance run on a CUDA machine (docs/gpu.md)
 """
 
 from __future__ import annotations
@@ -100,6 +101,15 @@ def bench(session: nox.Session) -> None:
     """python -m benchmarks: every row's ratios as a table and benchmarks/results/latest.json (-- ROW, --small)."""
     install_editable(session, *PLUGINS)
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(default=False, venv_params=["--system-site-packages"])
+def gpu(session: nox.Session) -> None:
+    """benchmarks/gpu.py on a CUDA machine with a network: the machine's torch, the project --no-deps (docs/gpu.md)."""
+    version = session.run("python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])", silent=True).strip()
+    session.run("python", "benchmarks/gpu_wheels.py", "--python-version", version)  # what a lent machine gets
+    dry_run_installs = ["--install"] if "--dry-run" in session.posargs else []  # this venv starts without the project
+    session.run("python", "benchmarks/gpu.py", *dry_run_installs, *session.posargs)
 
 
 @nox.session(default=False)

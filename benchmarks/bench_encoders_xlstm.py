@@ -34,18 +34,25 @@ def lstm_matching(target: int, num_layers: int = 2):
 
 
 def frames_per_second(encoder, feats, repeats: int) -> float:
-    """Input frames per second of ``forward + backward`` on ``feats[B,T,F]`` from a carried state."""
+    """Input frames per second of ``forward + backward`` on ``feats[B,T,F]`` from a carried state (on the
+    encoder's and ``feats``' device; under the caller's autocast, if any)."""
     import torch
 
+    from statecatcher.state import cast_like
+
     batch, frames, _ = feats.shape
-    lengths = torch.full((batch,), frames)
-    with torch.no_grad():  # a carried (non-initial) state, as in training
-        _, _, state = encoder(feats, lengths, encoder.init_state(batch))
+    lengths = torch.full((batch,), frames, device=feats.device)
+    sync = torch.cuda.synchronize if feats.is_cuda else (lambda: None)  # CUDA kernels run asynchronously
+    fresh = encoder.init_state(batch)
+    with torch.no_grad():  # a carried (non-initial) state, as in training (in its own dtype under autocast)
+        state = cast_like(encoder(feats, lengths, fresh)[2], fresh)
     best = float("inf")
     for run in range(repeats + 1):  # run 0 warms up and is not counted
+        sync()
         start = time.perf_counter()
         out, _, _ = encoder(feats, lengths, state)
-        out.pow(2).mean().backward()
+        out.float().pow(2).mean().backward()
+        sync()
         if run:
             best = min(best, time.perf_counter() - start)
         encoder.zero_grad()

@@ -47,11 +47,12 @@ SMALL = Sizes(context_minutes=(0.25, 1), segment_seconds=4.0, lanes=2, hidden_di
               tokens_per_second=4.0, time_limit_s=30.0)
 
 
-def train_over_context(context_seconds: float, segment_seconds: float, sizes: dict) -> dict:
+def train_over_context(context_seconds: float, segment_seconds: float, sizes: dict, device: str = "cpu") -> dict:
     """Train on ``context_seconds`` of random audio in segments of ``segment_seconds`` (run in a fresh process).
 
     Returns ``{peak_rss_mib, baseline_rss_mib, seconds, segments}``; baseline is the RSS once the model and
-    optimizer exist, before the first step.
+    optimizer exist, before the first step.  On ``device="cuda"`` also ``peak_device_mib``, the peak of
+    torch's CUDA allocations during the steps (``benchmarks/gpu_throughput.py``).
     """
     import torch
 
@@ -62,24 +63,28 @@ def train_over_context(context_seconds: float, segment_seconds: float, sizes: di
     torch.manual_seed(0)
     lanes, vocab = sizes["lanes"], sizes["vocab_size"]
     model = build_model(encoder="lstm", loss="ctc", vocab_size=vocab,
-                        encoder_options={"hidden_dim": sizes["hidden_dim"], "num_layers": 2}).train()
+                        encoder_options={"hidden_dim": sizes["hidden_dim"], "num_layers": 2}).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     state = model.init_state(lanes)
     baseline = rss_peak_mib()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     started, segments, done = time.perf_counter(), 0, 0.0
     while done < context_seconds - 1e-9:
         seconds = min(segment_seconds, context_seconds - done)
         frames, tokens = round(seconds * FRAMES_PER_SECOND), max(1, round(seconds * sizes["tokens_per_second"]))
-        feats = torch.randn(lanes, frames, FEATURE_DIM)
-        targets = torch.randint(1, vocab, (lanes, tokens))
-        loss, _, state = model(feats, torch.full((lanes,), frames), targets, torch.full((lanes,), tokens), state)
+        feats = torch.randn(lanes, frames, FEATURE_DIM, device=device)
+        targets = torch.randint(1, vocab, (lanes, tokens), device=device)
+        lengths, target_lens = (torch.full((lanes,), n, device=device) for n in (frames, tokens))
+        loss, _, state = model(feats, lengths, targets, target_lens, state)
         loss.sum().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state = detach(state)
         done, segments = done + seconds, segments + 1
+    device_peak = {"peak_device_mib": torch.cuda.max_memory_allocated() / 2**20} if device == "cuda" else {}
     return {"peak_rss_mib": rss_peak_mib(), "baseline_rss_mib": baseline,
-            "seconds": time.perf_counter() - started, "segments": segments}
+            "seconds": time.perf_counter() - started, "segments": segments, **device_peak}
 
 
 def rss_peak_mib() -> float:

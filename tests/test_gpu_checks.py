@@ -1,0 +1,120 @@
+"""The GPU acceptance run (benchmarks/gpu.py, docs/gpu.md): its dry run on the CPU, and every check on CUDA.
+
+The dry run is the CPU plumbing test: every group in its own process, the report rewritten per group,
+each CUDA kernel replaced by the PyTorch path or skipped with its reason.  The tests marked ``gpu`` run
+every check in-process on a CUDA device (the root conftest skips them without one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository root
+
+from benchmarks import gpu  # noqa: E402
+from benchmarks.gpu_common import STATUSES, Context, one_check  # noqa: E402
+
+ALL_CHECKS = {name: group for group in gpu.GROUPS for name in gpu.check_names(group)}
+CUDA_KERNEL_CHECKS = ["rwkv7_fla_vs_torch", "rwkv6_fla_vs_torch", "mlstm_triton_vs_native", "slstm_cuda_vs_vanilla"]
+
+
+def run_gpu_script(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "benchmarks/gpu.py", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path_factory.mktemp("gpu") / "dry-run.json"
+    done = run_gpu_script("--dry-run", "--out", str(out))
+    return done, json.loads(out.read_text())
+
+
+def test_dry_run_passes_and_reports_every_check_with_a_status(dry_run):
+    done, report = dry_run
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert report["dry_run"] is True and report["timeout_s"] == gpu.DEFAULT_TIMEOUT_S
+    assert report["machine"]["device"] == "cpu" and report["machine"]["packages"]["torch"]
+    assert set(report["checks"]) == set(ALL_CHECKS)
+    for name, outcome in report["checks"].items():
+        assert outcome["group"] == ALL_CHECKS[name]
+        assert outcome["status"] in ("pass", "skipped"), (name, outcome)
+        assert outcome["status"] == "pass" or outcome["reason"], (name, outcome)
+        assert outcome["seconds"] >= 0
+    counts = {status: sum(o["status"] == status for o in report["checks"].values()) for status in STATUSES}
+    assert report["summary"] == counts and report["seconds"] > 0
+
+
+def test_dry_run_installs_nothing_and_says_what_it_would_run(dry_run):
+    _, report = dry_run
+    project = report["install"]["project"]
+    assert project["status"] == "skipped"
+    assert "--dry-run: would run" in project["reason"] and "--no-deps" in project["reason"]
+    assert "-e " + str(ROOT / "statecatcher-core") in project["reason"]
+
+
+def test_cuda_kernels_run_against_the_pytorch_path_as_stand_in(dry_run):
+    _, report = dry_run
+    for name in CUDA_KERNEL_CHECKS:
+        outcome = report["checks"][name]
+        assert outcome["status"] == "pass" and "--dry-run on the CPU" in outcome["stand_in"], outcome
+        assert all(outcome[key] == 0.0 for key in ("outputs", "state", "input_grad", "param_grads")), outcome
+    warp = report["checks"]["rnnt_warp_vs_torch"]
+    assert warp["status"] == "skipped" and "no CPU kernel" in warp["reason"]
+
+
+def test_every_encoder_and_loss_trains_with_finite_falling_losses(dry_run):
+    _, report = dry_run
+    trained = {name: o for name, o in report["checks"].items() if o["group"] == "training"}
+    assert len(trained) == 8
+    for name, outcome in trained.items():
+        assert outcome["last_tenth"] < 0.8 * outcome["first_tenth"], (name, outcome)
+
+
+def test_ddp_check_ran_a_gloo_rank_on_the_cpu(dry_run):
+    _, report = dry_run
+    ddp = report["checks"]["ddp_nccl"]
+    assert ddp["backend"] == "gloo" and ddp["world_size"] == 1 and len(ddp["ranks"][0]["losses"]) == 5
+
+
+def test_overall_timeout_skips_what_did_not_run_and_fails(tmp_path):
+    out = tmp_path / "timeout.json"
+    done = run_gpu_script("--dry-run", "--timeout", "12", "--only", "training", "--out", str(out))
+    report = json.loads(out.read_text())
+    assert done.returncode == 1
+    assert "overall --timeout 12 s" in report["error"]
+    assert set(report["checks"]) == {name for name, group in ALL_CHECKS.items() if group == "training"}
+    for outcome in report["checks"].values():  # 12 s less the 5 s margin leave no group its 10 s minimum
+        assert outcome == {"group": "training", "status": "skipped",
+                           "reason": "not run: the overall --timeout 12 s was reached"}
+
+
+def test_unknown_only_name_is_one_line_naming_the_choices():
+    done = run_gpu_script("--dry-run", "--only", "nosuchcheck", timeout=60)
+    assert done.returncode == 2
+    assert "--only nosuchcheck: not a group or check" in done.stderr and "train_lstm_ctc" in done.stderr
+
+
+def test_a_crashed_group_errs_on_its_running_check_and_skips_the_rest():
+    finished = [{"name": "a", "status": "pass", "seconds": 1.0}]
+    outcomes = gpu.complete(["a", "b", "c"], finished, "timed out after 9 s")
+    assert outcomes["a"] == {"status": "pass", "seconds": 1.0}
+    assert outcomes["b"] == {"status": "error", "reason": "timed out after 9 s while this check ran"}
+    assert outcomes["c"] == {"status": "skipped", "reason": "not run: timed out after 9 s during b"}
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", list(ALL_CHECKS))
+def test_check_on_cuda(name):
+    checks = importlib.import_module(gpu.GROUPS[ALL_CHECKS[name]]).CHECKS
+    outcome = one_check(name, checks[name], Context("cuda", dry_run=False))
+    assert outcome["status"] in ("pass", "skipped"), outcome
