@@ -78,6 +78,9 @@ def run_group_process(group: str, names: list[str], ctx: Context, timeout_s: flo
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)  # the group's compilers and torchrun ranks too
             code, ended = process.wait(), f"timed out after {timeout_s:.0f} s"
+        except BaseException:  # the overall timeout (or ^C): nothing of the group may outlive the run
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
         finished = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
     return complete(names, finished, ended or f"the group's process exited with status {code}")
 
