@@ -57,7 +57,7 @@ def worker(out: Path) -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         state = detach(state)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     digests = [None] * size
     dist.all_gather_object(digests, {"rank": rank, "digest": parameter_digest(model), "losses": losses})
     if rank == 0:

@@ -4,7 +4,7 @@ The machine has Python 3.12 with its own CUDA torch, triton, torchaudio and onnx
 Everything else travels in the git-ignored wheel folder that ``benchmarks/gpu_wheels.py`` fills:
 
 1. ``wheels``: ``pip install --no-index --no-deps WHEELS/*.whl`` (fla-core, mlstm_kernels, xlstm and the few
-   pure-Python packages they and the project import; setuptools only when the machine has none);
+   pure-Python packages they and the project import; setuptools only when the machine's is older than 64);
 2. ``project``: ``pip install --no-index --no-deps --no-build-isolation -e statecatcher-core -e plugins/*``
    (the carried tree, editable: the plugins' entry points need installed metadata);
 3. ``warp-rnnt`` (in the background, while the first checks run): the sdist built with the machine's nvcc.
@@ -14,7 +14,6 @@ Everything else travels in the git-ignored wheel folder that ``benchmarks/gpu_wh
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -26,6 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PIP = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--disable-pip-version-check"]
 WARP_SDIST = "warp_rnnt-*.tar.gz"
+EDITABLE_SETUPTOOLS = 64  # the first setuptools with PEP 660 editable installs
+# a system Python may be "externally managed" (PEP 668); the lent machine is thrown away after the run
+ENV = {**os.environ, "PIP_BREAK_SYSTEM_PACKAGES": "1"}
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,10 @@ def install_steps(wheels: Path) -> tuple[list[Step], Step | None, list[str]]:
     found = sorted(wheels.glob("*.whl"))
     setuptools = [w for w in found if w.name.startswith("setuptools-")]
     keep = [w for w in found if w not in setuptools]
-    if importlib.util.find_spec("setuptools") is None:
+    if setuptools_major() < EDITABLE_SETUPTOOLS:
         keep += setuptools
     elif setuptools:
-        notes.append("the machine has setuptools: the carried one is not installed")
+        notes.append("the machine has setuptools >= 64: the carried one is not installed")
     steps = []
     if keep:
         steps.append(Step("wheels", [*PIP, *map(str, keep)], 120))
@@ -65,11 +67,19 @@ def install_steps(wheels: Path) -> tuple[list[Step], Step | None, list[str]]:
     return steps, warp, notes
 
 
+def setuptools_major() -> int:
+    """The installed setuptools' major version, 0 if none."""
+    try:
+        return int(metadata.version("setuptools").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        return 0
+
+
 def run_step(step: Step, timeout_s: float) -> dict:
     """Run ``step`` to the end (at most ``timeout_s``): ``{status, seconds, command, output_tail}``."""
     started = time.perf_counter()
     try:
-        done = subprocess.run(step.command, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT)
+        done = subprocess.run(step.command, capture_output=True, text=True, timeout=timeout_s, cwd=ROOT, env=ENV)
         status = "pass" if done.returncode == 0 else "error"
         output = done.stdout + done.stderr
         reason = None if status == "pass" else f"exit status {done.returncode}"
@@ -86,7 +96,7 @@ class Background:
     def __init__(self, step: Step, log: Path):
         self.step, self.log, self.started = step, log, time.perf_counter()
         with log.open("w") as stream:
-            self.process = subprocess.Popen(step.command, stdout=stream, stderr=subprocess.STDOUT, cwd=ROOT,
+            self.process = subprocess.Popen(step.command, stdout=stream, stderr=subprocess.STDOUT, cwd=ROOT, env=ENV,
                                             start_new_session=True)
 
     def finish(self, timeout_s: float) -> dict:
