@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # python benchmarks/gpu.py
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import gpu_install  # noqa: E402
-from benchmarks.gpu_common import STATUSES, Context, run_group  # noqa: E402
+from benchmarks.gpu_common import STATUSES, Context, child_env, run_group  # noqa: E402
 
 GROUPS = {"equivalence": "benchmarks.gpu_equivalence", "training": "benchmarks.gpu_training",
           "losses": "benchmarks.gpu_losses", "ddp": "benchmarks.gpu_ddp", "throughput": "benchmarks.gpu_throughput"}
@@ -52,10 +52,6 @@ class OverallTimeout(Exception):
 
 def check_names(group: str) -> list[str]:
     return list(importlib.import_module(GROUPS[group]).CHECKS)
-
-
-def child_env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
 
 def selected_checks(only: list[str] | None) -> dict[str, list[str]]:
@@ -160,8 +156,11 @@ def install(report: dict, args, deadline: float) -> gpu_install.Background | Non
 def run_all(args, report: dict, deadline: float) -> None:
     background = install(report, args, deadline)
     write(report, args.out)
-    import torch
-
+    try:
+        import torch
+    except ImportError as exc:
+        raise SystemExit(f"benchmarks/gpu.py: torch does not import ({exc}); the run uses the machine's own torch "
+                         "and never installs one") from None
     if not args.dry_run and not torch.cuda.is_available():
         raise SystemExit("benchmarks/gpu.py: torch.cuda.is_available() is False; on a machine without a GPU "
                          "use --dry-run")

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 STATUSES = ("pass", "fail", "skipped", "error")
 INPUT_DIM = 80
 FRAMES_PER_SECOND = 100  # 10 ms feature hop
@@ -68,6 +70,12 @@ def verdict(numbers: dict, limits: dict[str, float]) -> dict:
     over = [f"{key} {numbers[key]:.3g} > {limit:g}" for key, limit in limits.items() if not numbers[key] <= limit]
     return {**numbers, "limits": limits, "status": "fail" if over else "pass",
             **({"reason": "; ".join(over)} if over else {})}
+
+
+def child_env(**extra: str) -> dict:
+    """This process's environment with the repository root first on ``PYTHONPATH`` (for ``-m benchmarks.*``)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 def synchronize(ctx: Context) -> None:

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.gpu_common import Context
+from benchmarks.gpu_common import ROOT, Context, child_env
 
 STEPS = 5
 TIMEOUT_S = 120
@@ -73,8 +73,8 @@ def ddp_nccl(ctx: Context) -> dict:
         out = Path(scratch) / "ddp.json"
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                    "-m", "benchmarks.gpu_ddp", "--worker", str(out)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT,
+                              env=child_env(OMP_NUM_THREADS="1"))
         if done.returncode != 0 or not out.exists():
             return {"status": "fail", "reason": f"torchrun exited with status {done.returncode}",
                     "output_tail": (done.stdout + done.stderr)[-3000:]}

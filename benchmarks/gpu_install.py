@@ -4,7 +4,7 @@ The machine has Python 3.12 with its own CUDA torch, triton, torchaudio and onnx
 Everything else travels in the git-ignored wheel folder that ``benchmarks/gpu_wheels.py`` fills:
 
 1. ``wheels``: ``pip install --no-index --no-deps WHEELS/*.whl`` (fla-core, mlstm_kernels, xlstm and the few
-   pure-Python packages they and the project import; setuptools only when the machine's is older than 64);
+   pure-Python packages they and the project import; setuptools only when the machine's is older than 77);
 2. ``project``: ``pip install --no-index --no-deps --no-build-isolation -e statecatcher-core -e plugins/*``
    (the carried tree, editable: the plugins' entry points need installed metadata);
 3. ``warp-rnnt`` (in the background, while the first checks run): the sdist built with the machine's nvcc.
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PIP = [sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--disable-pip-version-check"]
 WARP_SDIST = "warp_rnnt-*.tar.gz"
-EDITABLE_SETUPTOOLS = 64  # the first setuptools with PEP 660 editable installs
+EDITABLE_SETUPTOOLS = 77  # PEP 660 editable installs (64) and the SPDX `license = "..."` strings (77)
 # a system Python may be "externally managed" (PEP 668); the lent machine is thrown away after the run
 ENV = {**os.environ, "PIP_BREAK_SYSTEM_PACKAGES": "1"}
 
@@ -52,7 +52,7 @@ def install_steps(wheels: Path) -> tuple[list[Step], Step | None, list[str]]:
     if setuptools_major() < EDITABLE_SETUPTOOLS:
         keep += setuptools
     elif setuptools:
-        notes.append("the machine has setuptools >= 64: the carried one is not installed")
+        notes.append(f"the machine has setuptools >= {EDITABLE_SETUPTOOLS}: the carried one is not installed")
     steps = []
     if keep:
         steps.append(Step("wheels", [*PIP, *map(str, keep)], 120))

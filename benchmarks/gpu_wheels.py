@@ -28,7 +28,7 @@ WHEELS = [
     "pluggy>=1.3", "click>=8.1", "rich>=13", "markdown-it-py", "mdurl", "pygments", "kaldi-native-fbank>=1.19",
     # warp-rnnt's setup_requires (the sdist is built there), and setuptools, installed only where the machine
     # has none (the editable installs and that build use it)
-    "pybind11", "setuptools>=70.1",
+    "pybind11", "setuptools>=77",
 ]
 SDISTS = ["warp-rnnt"]  # built on the machine (CUDA extension, nvcc)
 PYPI_JSON = "https://pypi.org/pypi/{name}/json"
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--platform", default="manylinux2014_x86_64", help="its pip platform tag")
     args = parser.parse_args(argv)
     args.dest.mkdir(parents=True, exist_ok=True)
+    for old in [*args.dest.glob("*.whl"), *args.dest.glob("*.tar.gz")]:  # another Python's wheels would not install
+        old.unlink()
     download(args.dest, args.python_version, args.platform)
     files = sizes(args.dest)
     for name, mib in files.items():
