@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the benchmarks package lives at the repository root
 
-from benchmarks import gpu  # noqa: E402
+from benchmarks import gpu, gpu_install  # noqa: E402
 from benchmarks.gpu_common import STATUSES, Context, one_check  # noqa: E402
 
 ALL_CHECKS = {name: group for group in gpu.GROUPS for name in gpu.check_names(group)}
@@ -110,6 +110,32 @@ def test_a_crashed_group_errs_on_its_running_check_and_skips_the_rest():
     assert outcomes["a"] == {"status": "pass", "seconds": 1.0}
     assert outcomes["b"] == {"status": "error", "reason": "timed out after 9 s while this check ran"}
     assert outcomes["c"] == {"status": "skipped", "reason": "not run: timed out after 9 s during b"}
+
+
+@pytest.mark.parametrize("installed_major, carries_setuptools", [(80, False), (65, True), (0, True)])
+def test_install_never_resolves_and_carries_setuptools_only_where_too_old(tmp_path, monkeypatch, installed_major,
+                                                                          carries_setuptools):
+    for name in ("fla_core-0.6.0-py3-none-any.whl", "setuptools-84.2.1-py3-none-any.whl", "warp_rnnt-0.7.0.tar.gz"):
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.setattr(gpu_install, "setuptools_major", lambda: installed_major)
+    steps, warp, notes = gpu_install.install_steps(tmp_path)
+    assert [step.name for step in steps] == ["wheels", "project"] and warp.name == "warp-rnnt"
+    for step in (*steps, warp):
+        assert step.command[1:6] == ["-m", "pip", "install", "--no-index", "--no-deps"], step
+    wheels = [Path(arg).name for arg in steps[0].command if arg.endswith(".whl")]
+    assert wheels == ["fla_core-0.6.0-py3-none-any.whl"] + ["setuptools-84.2.1-py3-none-any.whl"] * carries_setuptools
+    command = steps[1].command
+    editable = [Path(command[i + 1]).name for i, arg in enumerate(command) if arg == "-e"]
+    assert editable == ["statecatcher-core", *sorted(p.parent.name for p in ROOT.glob("plugins/*/pyproject.toml"))]
+    assert warp.command[-1] == str(tmp_path / "warp_rnnt-0.7.0.tar.gz") and "--no-build-isolation" in warp.command
+    assert bool(notes) != carries_setuptools
+
+
+def test_install_without_a_wheel_folder_says_how_to_make_one(tmp_path):
+    steps, warp, notes = gpu_install.install_steps(tmp_path / "missing")
+    assert [step.name for step in steps] == ["project"] and warp is None
+    assert any("python benchmarks/gpu_wheels.py" in note for note in notes)
+    assert any("warp-rnnt checks will be skipped" in note for note in notes)
 
 
 @pytest.mark.gpu
