@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from benchmarks.gpu_common import INPUT_DIM, Context
 
-ENCODERS = ("lstm", "xlstm", "rwkv7", "rwkv6")
+ENCODERS = ("lstm", "xlstm", "rwkv7", "rwkv6", "lucyrnn")
 
 
 def encoder_options(ctx: Context) -> dict[str, dict]:
@@ -19,11 +19,13 @@ def encoder_options(ctx: Context) -> dict[str, dict]:
         return {"lstm": {"hidden_dim": 32, "num_layers": 1},
                 "xlstm": {"hidden_dim": 32, "num_heads": 2, "pattern": "m,s", "chunk_size": 16},
                 "rwkv7": {"hidden_dim": 32, "num_layers": 1, "head_size": 16, "chunk_len": 8},
-                "rwkv6": {"hidden_dim": 32, "num_layers": 1, "head_size": 16, "chunk_len": 8}}
+                "rwkv6": {"hidden_dim": 32, "num_layers": 1, "head_size": 16, "chunk_len": 8},
+                "lucyrnn": {"hidden_dim": 32, "num_layers": 1, "chunk_len": 8}}
     return {"lstm": {"hidden_dim": 256, "num_layers": 2},
             "xlstm": {"hidden_dim": 256, "num_heads": 4, "pattern": "m,m,s,m"},
             "rwkv7": {"hidden_dim": 256, "num_layers": 2},
-            "rwkv6": {"hidden_dim": 256, "num_layers": 2}}
+            "rwkv6": {"hidden_dim": 256, "num_layers": 2},
+            "lucyrnn": {"hidden_dim": 256, "num_layers": 2}}
 
 
 def build_encoder(name: str, ctx: Context, seed: int = 0, **overrides):

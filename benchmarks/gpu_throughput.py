@@ -17,7 +17,8 @@ from benchmarks.gpu_models import ENCODERS
 LARGE = {"lstm": {"hidden_dim": 1024, "num_layers": 3},
          "xlstm": {"hidden_dim": 768, "num_heads": 4, "pattern": "m,m,m,s,m,m,m,m"},
          "rwkv7": {"hidden_dim": 768, "num_layers": 4},
-         "rwkv6": {"hidden_dim": 768, "num_layers": 3}}
+         "rwkv6": {"hidden_dim": 768, "num_layers": 3},
+         "lucyrnn": {"hidden_dim": 1024, "num_layers": 4}}
 FLAT, GROWS = 1.1, 2.0  # stateful peak longest/shortest context at most; full-sequence at least
 
 
