@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,28 +17,33 @@ from .decoder_options import build_search_for_cli, decoder_options
 @click.option("--mode", type=click.Choice(["both", "segment", "recording"]), default="both", show_default=True)
 @click.option("--stateless", is_flag=True, help="reset the state at every segment (per-segment mode)")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="lanes for per-segment decoding")
-@click.option("--segment-seconds", type=float, default=16.0, show_default=True)
+@click.option("--segment-seconds", type=float, help="segment length (default: the model's training segmenter)")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="JSON report path")
+@click.option("--best", is_flag=True, help="for a run directory: load checkpoints/best.pt (best dev WER) instead "
+                                         "of last.pt")
 @click.option("--device", default="cpu", show_default=True)
 @decoder_options
 def evaluate(checkpoint: str, data: str, split: str, mode: str, stateless: bool, batch_size: int,
-             segment_seconds: float, report_path: str | None, device: str, decoder) -> None:
+             segment_seconds: float | None, report_path: str | None, best: bool, device: str, decoder) -> None:
     """Evaluate CHECKPOINT (pack, checkpoint or run dir) on a data source split.  With --decoder beam the
     per-segment mode commits to the best hypothesis at every segment end."""
     from rich.console import Console
     from rich.table import Table
 
-    from ..data.segmenter import SegmenterConfig
+    from ..data.segmenter import training_segmenter
     from ..decode.evaluate import evaluate_recordings, evaluate_segments, write_report
     from ..decode.pack import load_model
     from .resolve import resolve
 
     name, _, spec = data.partition(":")
     source = resolve("data_source", name, "--data").create(spec)
-    loaded = load_model(checkpoint, device)
+    loaded = load_model(checkpoint, device, which="best" if best else "last")
     search = build_search_for_cli(loaded, decoder)
-    segmenter = SegmenterConfig(segment_seconds=segment_seconds, min_seconds=min(4.0, segment_seconds),
-                                max_seconds=max(24.0, segment_seconds))
+    segmenter = training_segmenter(loaded.config)
+    if segment_seconds is not None:
+        segmenter = replace(segmenter, segment_seconds=segment_seconds,
+                            min_seconds=min(segmenter.min_seconds, segment_seconds),
+                            max_seconds=max(segmenter.max_seconds, segment_seconds))
     reports = []
     if mode in ("both", "segment"):
         reports.append(evaluate_segments(loaded, source, split=split, batch_size=batch_size, segmenter=segmenter,

@@ -150,6 +150,12 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
         f"data wait {summary.data_wait_seconds:.1f} s; NaN skips {summary.nan_skips}; run dir {summary.run_dir}",
         file=sys.stderr,
     )
+    if summary.best_dev:
+        best = summary.best_dev
+        stopped = "; stopped early (no better dev WER for --early-stop-patience validations)" \
+            if summary.stopped_early else ""
+        click.echo(f"best dev ({config.eval_split}): WER {best['wer']:.1%}, CER {best['cer']:.1%} at step "
+                   f"{best['step']} -> {summary.run_dir}/checkpoints/best.pt{stopped}", file=sys.stderr)
 
 
 def _check_run_dir_and_device(config: RunConfig) -> None:

@@ -18,9 +18,11 @@ from .decoder_options import build_search_for_cli, decoder_options
 @click.option("--chunk-seconds", type=float, default=0.64, show_default=True, help="audio per streaming step")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False),
               help="write text, words and tokens (with times) here")
+@click.option("--best", is_flag=True, help="for a run directory: load checkpoints/best.pt (best dev WER) instead "
+                                         "of last.pt")
 @click.option("--device", default="cpu", show_default=True)
 @decoder_options
-def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, device: str,
+def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, best: bool, device: str,
                decoder) -> None:
     """Transcribe AUDIO (wav/flac, or mp3/opus/m4a via PyAV; a path or an http(s) URL) with CHECKPOINT
     (a model pack, a checkpoint or a run directory), streaming with carried state.  With --decoder beam the
@@ -30,7 +32,7 @@ def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str 
     from ..decode.pack import load_model
     from ..decode.streaming import Transcriber
 
-    loaded = load_model(checkpoint, device)
+    loaded = load_model(checkpoint, device, which="best" if best else "last")
     transcriber = Transcriber(loaded, device, build_search_for_cli(loaded, decoder))
     with _local_audio(audio) as path:
         live = _Display(sys.stdout.isatty())

@@ -13,13 +13,30 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Log-mel settings; ``frame_shift``/``frame_length`` in seconds, ``dither`` 0 keeps them deterministic."""
+    """Front-end settings; ``frame_shift``/``frame_length`` in seconds, ``dither`` 0 keeps them deterministic.
+
+    ``kind`` is ``fbank`` (``num_mel_bins`` log-mel energies, the default) or ``mfcc`` (``num_ceps`` cepstra of
+    those mel bins, Kaldi's MFCC); :attr:`dim` is the feature size either way.
+    """
 
     sample_rate: int = 16000
     num_mel_bins: int = 80
     frame_shift: float = 0.01
     frame_length: float = 0.025
     dither: float = 0.0
+    kind: str = "fbank"
+    num_ceps: int = 40
+
+    def __post_init__(self):
+        if self.kind not in ("fbank", "mfcc"):
+            raise ValueError(f"features: kind must be fbank or mfcc, got {self.kind!r}")
+        if self.kind == "mfcc" and not 0 < self.num_ceps <= self.num_mel_bins:
+            raise ValueError(f"features: need 0 < num_ceps <= num_mel_bins, got {self.num_ceps}")
+
+    @property
+    def dim(self) -> int:
+        """Values per frame: ``num_mel_bins`` (fbank) or ``num_ceps`` (mfcc)."""
+        return self.num_ceps if self.kind == "mfcc" else self.num_mel_bins
 
     @property
     def hop_samples(self) -> int:
@@ -47,7 +64,9 @@ class FeatureConfig:
 def _fbank_options(config: FeatureConfig):
     import kaldi_native_fbank as knf
 
-    opts = knf.FbankOptions()
+    opts = knf.MfccOptions() if config.kind == "mfcc" else knf.FbankOptions()
+    if config.kind == "mfcc":
+        opts.num_ceps = config.num_ceps
     opts.frame_opts.samp_freq = config.sample_rate
     opts.frame_opts.frame_shift_ms = config.frame_shift * 1000
     opts.frame_opts.frame_length_ms = config.frame_length * 1000
@@ -58,14 +77,15 @@ def _fbank_options(config: FeatureConfig):
 
 
 def fbank(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Kaldi fbank of ``samples`` (left context included): ``[(len - window)//hop + 1, F]`` float32."""
+    """Kaldi fbank (or MFCC) of ``samples`` (left context included): ``[(len - window)//hop + 1, F]`` float32."""
     import kaldi_native_fbank as knf
 
-    extractor = knf.OnlineFbank(_fbank_options(config))
+    online = knf.OnlineMfcc if config.kind == "mfcc" else knf.OnlineFbank
+    extractor = online(_fbank_options(config))
     extractor.accept_waveform(config.sample_rate, samples)
     extractor.input_finished()
     frames = [extractor.get_frame(i) for i in range(extractor.num_frames_ready)]
-    return np.stack(frames) if frames else np.zeros((0, config.num_mel_bins), np.float32)
+    return np.stack(frames) if frames else np.zeros((0, config.dim), np.float32)
 
 
 def timed_fbank(samples: np.ndarray, config: FeatureConfig) -> tuple[np.ndarray, float]:

@@ -79,6 +79,6 @@ class StreamingFeatures:
         hop, context = self.config.hop_samples, self.config.left_context_samples
         partial = len(self._buffer) - context
         feats = _fbank(np.pad(self._buffer, (0, hop - partial)), self.config) if partial else torch.zeros(
-            0, self.config.num_mel_bins)
+            0, self.config.dim)
         self.reset()
         return feats

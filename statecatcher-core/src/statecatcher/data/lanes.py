@@ -269,7 +269,7 @@ class LaneBatcher:
         feats, seconds = [], 0.0
         for lane in lanes:
             if lane is None:
-                feats.append(torch.zeros(0, self.features.num_mel_bins))
+                feats.append(torch.zeros(0, self.features.dim))
                 continue
             try:
                 frames, took = lane.features.result()

@@ -47,6 +47,16 @@ class SegmenterConfig:
             raise ValueError(f"segmenter: overlong must be 'keep' or 'skip', got {self.overlong!r}")
 
 
+def training_segmenter(config: dict) -> SegmenterConfig:
+    """The segmenter of a saved run config (``RunConfig.to_dict()``, e.g. a checkpoint's ``config``); the
+    defaults for keys an older config lacks."""
+    default = SegmenterConfig()
+    return SegmenterConfig(segment_seconds=config.get("segment_seconds", default.segment_seconds),
+                           min_seconds=config.get("min_segment_seconds", default.min_seconds),
+                           max_seconds=config.get("max_segment_seconds", default.max_seconds),
+                           overlong=config.get("overlong_segments", default.overlong))
+
+
 @dataclass(frozen=True)
 class TrainingSegment:
     """Segment ``index`` of a recording: ``[start, end)`` seconds (multiples of the frame shift).

@@ -92,7 +92,7 @@ def evaluate_segments(loaded: LoadedModel, source: Any, *, split: str = "dev", b
 def _beam_segment_step(model, search, batch, reset: torch.Tensor, encoder_state, beams: list[BeamState]):
     """Encode one segment per lane, search each lane's beam, commit it to its best hypothesis: the tokens of
     this segment per lane and the new encoder state (``beams`` is updated in place)."""
-    out, out_lens, encoder_state = model.encoder(batch.feats, batch.lengths, encoder_state)
+    out, out_lens, encoder_state = model.encode(batch.feats, batch.lengths, encoder_state)
     tokens = []
     for b, beam in enumerate(beams):
         if reset[b]:

@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
+from ..checkpoint_io import find_checkpoint, load_checkpoint
 from ..data.features import FeatureConfig
 from ..model import AsrModel, build_model
 from ..plugins import get
 from ..text import TextNormalizer
-from ..train.checkpoint import find_checkpoint, load_checkpoint
 
 PACK_FORMAT = "statecatcher-pack/1"
 PACK_KEYS = ("format", "model", "config", "tokenizer", "normalizer", "vocab_size", "blank_id", "features")
@@ -66,30 +66,40 @@ def load_tokenizer(payload: dict[str, Any]) -> Any:
     return tokenizer
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a pack, a checkpoint or a run directory's last checkpoint for inference (eval mode)."""
-    found = find_checkpoint(Path(path))
+def load_model(path: str | Path, device: str | torch.device = "cpu", which: str = "last") -> LoadedModel:
+    """Load a pack, a checkpoint or a run directory's ``last`` (or ``best``) checkpoint for inference (eval
+    mode)."""
+    found = find_checkpoint(Path(path), which)
     if found is None:
-        raise FileNotFoundError(f"{path}: not a model pack, checkpoint or run directory with checkpoints/last.pt")
+        raise FileNotFoundError(f"{path}: not a model pack, checkpoint or run directory with "
+                                f"checkpoints/{which}.pt")
     payload = load_checkpoint(found)
     missing = [k for k in PACK_KEYS if k not in payload and k != "format"]
     if missing:
         raise ValueError(f"{found}: not a statecatcher model pack or checkpoint (missing {', '.join(missing)})")
-    config = payload["config"]
+    config, features = payload["config"], FeatureConfig(**payload["features"])
     model = build_model(encoder=config["encoder"], loss=config["loss"], vocab_size=payload["vocab_size"],
                         blank_id=payload["blank_id"], encoder_options=config["encoder_options"],
-                        loss_options=config["loss_options"])
-    model.load_state_dict(payload["model"])
+                        loss_options=config["loss_options"], input_dim=features.dim)
+    load_weights(model, payload["model"], found)
     model.to(device).eval()
     return LoadedModel(model=model, tokenizer=load_tokenizer(payload["tokenizer"]),
                        normalizer=TextNormalizer.from_dict(payload["normalizer"]),
-                       features=FeatureConfig(**payload["features"]), config=config,
-                       lm_arpa=_lm_text(path, payload))
+                       features=features, config=config, lm_arpa=_lm_text(path, payload))
 
 
-def export_pack(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write the inference-only subset of a checkpoint (or run dir) to ``out``."""
-    found = find_checkpoint(Path(checkpoint))
+def load_weights(model: AsrModel, weights: dict[str, torch.Tensor], origin: Path) -> None:
+    """``model.load_state_dict(weights)``; a pack from before feature normalisation (no ``feature_norm.*``
+    buffers) loads with the identity transform it was trained with."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [key for key in missing if not key.startswith("feature_norm.")]
+    if missing or unexpected:
+        raise ValueError(f"{origin}: weights do not fit the model (missing {missing}, unexpected {unexpected})")
+
+
+def export_pack(checkpoint: str | Path, out: str | Path, which: str = "last") -> Path:
+    """Write the inference-only subset of a checkpoint (or a run dir's ``last``/``best``) to ``out``."""
+    found = find_checkpoint(Path(checkpoint), which)
     if found is None:
         raise FileNotFoundError(f"{checkpoint}: no checkpoint found")
     payload = load_checkpoint(found)

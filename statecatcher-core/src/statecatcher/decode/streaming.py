@@ -68,8 +68,9 @@ class Transcriber:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
-                        decoder: DecoderConfig = DecoderConfig()) -> Transcriber:
-        loaded = load_model(path, device)
+                        decoder: DecoderConfig = DecoderConfig(), which: str = "last") -> Transcriber:
+        """From a pack, a checkpoint or a run directory's ``last`` (or ``best``) checkpoint."""
+        loaded = load_model(path, device, which)
         return cls(loaded, device, build_search(loaded, decoder))
 
     def reset(self) -> None:
@@ -125,7 +126,7 @@ class Transcriber:
         beam = self.state["head"]
         if feats.shape[0]:
             lengths = torch.tensor([feats.shape[0]], device=self.device)
-            out, out_lens, encoder_state = self.model.encoder(feats.to(self.device)[None], lengths,
+            out, out_lens, encoder_state = self.model.encode(feats.to(self.device)[None], lengths,
                                                               self.state["encoder"])
             beam = self.search.step(out[0, :int(out_lens[0])], beam)
             self.state["encoder"] = encoder_state

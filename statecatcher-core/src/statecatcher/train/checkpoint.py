@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..checkpoint_io import BEST, LAST, find_checkpoint, load_checkpoint
 from ..files import replacing, temporary_sibling
+from ..state import detach, to_device
+from .guards import check_finite_weights
 
-LAST = "last.pt"
+__all__ = ["BEST", "LAST", "Resumed", "TrainingCheckpoint", "find_checkpoint", "load_checkpoint", "resume_message",
+           "rng_state", "save_checkpoint", "set_rng_state"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -61,20 +65,6 @@ def save_checkpoint(checkpoint_dir: Path, step: int, payload: dict[str, Any], ke
     return path
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint's payload; ``FileNotFoundError`` when missing, ``ValueError`` naming ``path`` when the
-    file is not a statecatcher checkpoint."""
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=False)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path}: not a statecatcher checkpoint ({str(error).splitlines()[0]})") from error
-    if not isinstance(payload, dict):
-        raise ValueError(f"{path}: not a statecatcher checkpoint (it holds a {type(payload).__name__})")
-    return payload
-
-
 def resume_message(run_dir: Path, checkpoint: Path, *, epoch: int, step: int) -> str:
     """``resuming from checkpoints/step-00000150.pt: epoch 3, step 150`` (the step file ``last.pt`` points at,
     relative to ``run_dir`` when inside it)."""
@@ -85,12 +75,67 @@ def resume_message(run_dir: Path, checkpoint: Path, *, epoch: int, step: int) ->
     return f"resuming from {shown}: epoch {epoch}, step {step}"
 
 
-def find_checkpoint(path: Path) -> Path | None:
-    """``path`` itself if it is a file; for a run dir or checkpoints dir, its ``last.pt`` if present."""
-    path = Path(path)
-    if path.is_file():
+@dataclass
+class Resumed:
+    """Where a restored run continues: this rank's lanes, carried state and filter references."""
+
+    path: Path
+    epoch: int
+    lanes: dict[str, Any] | None
+    state: Any
+    filters: dict[str, Any] | None
+    validation: dict[str, Any] | None
+
+
+class TrainingCheckpoint:
+    """Saves and restores one run's checkpoints (``RUN_DIR/checkpoints``), the two sides written side by side.
+
+    ``pack`` holds the inference keys besides the weights (config, tokenizer files, text normaliser, feature
+    config, vocabulary): every checkpoint is also a model pack, and ``best.pt`` is exactly a pack.
+    """
+
+    def __init__(self, run_dir: Path, *, model: torch.nn.Module, optimizer: Any, scheduler: Any, world: Any,
+                 keep: int, pack: dict[str, Any]):
+        self.dir = Path(run_dir) / "checkpoints"
+        self.model, self.optimizer, self.scheduler, self.world = model, optimizer, scheduler, world
+        self.keep, self.pack = keep, pack
+
+    def restore(self, source: Any, summary: Any, *, batch_size: int, device: torch.device) -> Resumed | None:
+        """Load ``last.pt`` if there is one: weights, optimiser, schedule, counters, this rank's RNG streams."""
+        path = find_checkpoint(self.dir.parent)
+        if path is None:
+            return None
+        ckpt = load_checkpoint(path, map_location=device)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        own = self.world.resume_entry(ckpt["ranks"], source, batch_size=batch_size)  # re-shards if W changed
+        set_rng_state(own["rng"])
+        for key in ("steps", "optimizer_steps", "audio_seconds", "nan_skips"):
+            setattr(summary, key, ckpt["summary"][key])
+        return Resumed(path=path, epoch=ckpt["epoch"], lanes=own["lanes"], state=own["state"],
+                       filters=own.get("filters"), validation=ckpt.get("validation"))
+
+    def save(self, *, summary: Any, epoch: int, lanes: dict[str, Any] | None, state: Any, filters: Any,
+             validation: dict[str, Any] | None = None) -> None:
+        """Every rank's lanes, carried state, RNG streams and filter references; rank 0 writes them all.
+        Never with non-finite weights (:class:`~statecatcher.train.guards.RunStopped` instead)."""
+        check_finite_weights(self.model.state_dict(), summary.steps)
+        ranks = self.world.gather({"lanes": lanes, "state": to_device(detach(state), "cpu"), "rng": rng_state(),
+                                   "filters": filters.state_dict()})
+        if not self.world.is_main:
+            return
+        save_checkpoint(self.dir, summary.steps, {
+            **self.pack, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "epoch": epoch, "world_size": self.world.size,
+            "ranks": ranks, "summary": vars(summary).copy() | {"losses": []}, "validation": validation,
+        }, keep=self.keep)
+
+    def save_best(self, dev: dict[str, Any]) -> Path:
+        """``best.pt``: the model pack of now, with the dev result that made it the best."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / BEST
+        with replacing(path) as file:  # a full disk leaves the previous best.pt as it was
+            torch.save({**self.pack, "format": "statecatcher-pack/1", "model": self.model.state_dict(), "dev": dev},
+                       file)
         return path
-    for candidate in (path / "checkpoints" / LAST, path / LAST):
-        if candidate.exists():
-            return candidate
-    return None

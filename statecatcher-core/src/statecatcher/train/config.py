@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.segmenter import SegmenterConfig, training_segmenter
+from ..nn.spec_augment import SpecAugmentConfig
+from .presets import PRESETS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -38,6 +42,8 @@ class ConfigError(ValueError):
 @dataclass
 class RunConfig:
     # ---- what to train
+    preset: str = opt("", "start from a named recipe (flags and file keys override it): "
+                          "cpu-demo, gpu-small, gpu-base")
     encoder: str = opt("lstm", "encoder plugin name (see `statecatcher list-plugins`)")
     loss: str = opt("ctc", "loss plugin name: ctc, rnnt, ...")
     tokenizer: str = opt("sentencepiece", "tokenizer plugin name")
@@ -63,6 +69,16 @@ class RunConfig:
     max_segment_seconds: float = opt(24.0, "longest segment the segmenter aims for")
     overlong_segments: str = opt("keep", "a transcript segment longer than the max: keep (whole) or skip (loss 0)")
     num_workers: int = opt(2, "background threads decoding audio and computing features")
+    # ---- features and augmentation
+    frontend: str = opt("fbank", "input features: fbank (80 log-mel bins) or mfcc (40 cepstra)")
+    feature_norm: bool = opt(True, "normalise features by a global per-bin mean/variance from the training split")
+    feature_stats_seconds: float = opt(600.0, "audio seconds sampled from the training split for those statistics")
+    spec_augment: bool = opt(False, "SpecAugment: frequency and time masks on every training segment")
+    freq_masks: int = opt(2, "SpecAugment frequency masks per segment")
+    freq_mask_width: int = opt(15, "SpecAugment: widest frequency mask, in mel bins")
+    time_masks: int = opt(10, "SpecAugment: most time masks per segment")
+    time_mask_width: int = opt(40, "SpecAugment: widest time mask, in frames (10 ms)")
+    time_mask_ratio: float = opt(0.1, "SpecAugment: time masks cover up to this fraction of a segment")
     # ---- label filters (hallucination detectors, docs/filters.md)
     label_filters: list = opt([], "label filters to apply (repeatable), e.g. compression_ratio, loss_outlier")
     filter_options: dict = opt({}, "per-filter options as FILTER.KEY=VALUE, e.g. compression_ratio.threshold=2.0")
@@ -70,8 +86,9 @@ class RunConfig:
     # ---- optimisation
     epochs: int = opt(1, "passes over the training recordings")
     max_steps: int = opt(0, "stop after this many segment steps (0: no limit)")
-    lr: float = opt(1e-3, "peak learning rate (AdamW)")
-    weight_decay: float = opt(0.01, "AdamW weight decay")
+    optimizer: str = opt("adamw", "adamw, adam or lion (lion needs the lion-pytorch package)")
+    lr: float = opt(1e-3, "peak learning rate")
+    weight_decay: float = opt(0.01, "weight decay (decoupled for adamw and lion)")
     warmup_steps: int = opt(100, "linear warm-up, in optimizer steps")
     schedule: str = opt("cosine", "cosine, noam or constant after warm-up")
     grad_clip: float = opt(5.0, "clip the gradient norm to this")
@@ -80,6 +97,10 @@ class RunConfig:
     max_nan_skips: int = opt(20, "stop the run after this many steps in a row with a non-finite loss or gradient "
                                  "(each is skipped: weights and state kept); 0: never stop")
     stateless: bool = opt(False, "reset every lane at every segment (the baseline)")
+    # ---- validation
+    eval_every: int = opt(0, "decode the eval split every N steps: dev WER/CER, best.pt (0: never)")
+    eval_split: str = opt("dev", "split of the data source to validate on")
+    early_stop_patience: int = opt(0, "stop after N validations without a better dev WER (0: never)")
     # ---- bookkeeping
     checkpoint_every: int = opt(100, "save a checkpoint every N steps")
     keep_checkpoints: int = opt(2, "how many step checkpoints to keep")
@@ -110,6 +131,14 @@ class RunConfig:
             (self.max_nan_skips >= 0, "max_nan_skips", "must be >= 0 (0: never stop)"),
             (re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device) is not None, "device",
              f"must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}"),
+            (self.frontend in ("fbank", "mfcc"), "frontend", "must be fbank or mfcc"),
+            (self.optimizer in ("adamw", "adam", "lion"), "optimizer", "must be adamw, adam or lion"),
+            (self.eval_every >= 0 and self.early_stop_patience >= 0, "eval_every", "must be >= 0"),
+            (self.early_stop_patience == 0 or self.eval_every > 0, "early_stop_patience", "needs eval_every > 0"),
+            (self.feature_stats_seconds > 0, "feature_stats_seconds", "must be > 0"),
+            (min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) >= 0
+             and 0 <= self.time_mask_ratio <= 1, "spec_augment", "mask counts/widths >= 0, time_mask_ratio in [0, 1]"),
+            (self.preset == "" or self.preset in PRESETS, "preset", f"must be one of {', '.join(PRESETS)}"),
         ]
         checks[:0] = [(math.isfinite(getattr(self, name)), name, f"must be a finite number, got {getattr(self, name)}")
                       for name, hint in _HINTS.items() if hint is float]
@@ -117,6 +146,17 @@ class RunConfig:
             if not ok:
                 raise ConfigError(f"config key {key!r}: {message}")
         return self
+
+    def segmenter(self) -> SegmenterConfig:
+        """The segmenter these keys describe (the one for training, validation and ``eval``)."""
+        return training_segmenter(dataclasses.asdict(self))
+
+    def spec_augment_config(self) -> SpecAugmentConfig | None:
+        if not self.spec_augment:
+            return None
+        return SpecAugmentConfig(freq_masks=self.freq_masks, freq_width=self.freq_mask_width,
+                                 time_masks=self.time_masks, time_width=self.time_mask_width,
+                                 time_mask_ratio=self.time_mask_ratio)
 
     def to_dict(self) -> dict[str, Any]:
         """Every key, with secrets (``api_key``, ``*token*``...) redacted: safe to save and log."""
@@ -151,7 +191,11 @@ class RunConfig:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
             except OSError as exc:
                 raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-        return cls(**merge(values, check_types(overrides or {}, "command line"))).validate()
+        values = merge(values, check_types(overrides or {}, "command line"))
+        preset = values.get("preset", "")
+        if preset and preset not in PRESETS:
+            raise ConfigError(f"config key 'preset': unknown preset {preset!r}; choose {', '.join(PRESETS)}")
+        return cls(**merge(PRESETS.get(preset, {}), values)).validate()
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}

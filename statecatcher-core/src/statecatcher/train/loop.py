@@ -2,17 +2,20 @@
 
 Usage::
 
+    statecatcher run --preset cpu-demo --data local:corpus/ --run-dir runs/demo --max-steps 3000
     statecatcher run --encoder lstm --loss ctc --data local:corpus/ --run-dir runs/demo --max-steps 300
     torchrun --nproc_per_node=2 -m statecatcher run --encoder xlstm --data speechcatcher:http://host:6000
     statecatcher run --nproc 2 ...          # the same, torchrun started for you (docs/distributed.md)
 
-One step (see DESIGN.md): reset the lanes that start a recording; forward the next segment of every lane
-with the carried state; weight the per-lane loss (0 for inactive or filtered lanes); backward; clip; step;
-detach the state (every ``tbptt_segments`` segments).  A killed run resumes from ``RUN_DIR/checkpoints/``
-with the same lanes, segments, states and RNG streams, so the losses continue exactly.  With several ranks
-(train/distributed.py) each rank streams its own shard into its own lanes, the ranks step in lockstep and
-the loss is normalised by the token count of all ranks, so the gradient is that of one process holding
-every rank's lanes; rank 0 logs and writes checkpoints holding every rank's lanes and states.
+One step (see DESIGN.md and train/step.py): reset the lanes that start a recording; forward the next segment
+of every lane with the carried state (features normalised by the training split's statistics, SpecAugment
+masks when on); weight the per-lane loss (0 for inactive or filtered lanes); backward; clip; step; detach
+the state (every ``tbptt_segments`` segments).  Every ``eval_every`` steps the dev split is decoded with
+carried state and the best model is kept as ``checkpoints/best.pt``.  A killed run resumes from
+``RUN_DIR/checkpoints/`` with the same lanes, segments, states and RNG streams, so the losses continue
+exactly.  With several ranks (train/distributed.py) each rank streams its own shard into its own lanes, the
+ranks step in lockstep and the loss is normalised by the token count of all ranks, so the gradient is that
+of one process holding every rank's lanes; rank 0 logs, validates and writes the checkpoints.
 """
 
 from __future__ import annotations
@@ -30,22 +33,26 @@ import torch
 
 from ..data.features import FeatureConfig
 from ..data.lanes import LaneBatcher
-from ..data.segmenter import SegmenterConfig
 from ..decode.pack import tokenizer_payload
 from ..filters import FilterStage
 from ..jsonl import drop_rows_after
 from ..model import build_model
 from ..options import check_plugin_options
 from ..plugins import get
-from ..state import cast_like, detach, reset_lanes, state_norms, to_device
+from ..state import state_norms
 from ..text import TextNormalizer
-from .checkpoint import find_checkpoint, load_checkpoint, resume_message, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import TrainingCheckpoint, resume_message
 from .config import RunConfig
 from .distributed import RankLog, init_world
-from .guards import NonFiniteGuard, check_epoch_trained, check_finite_weights, check_reached_end
+from .feature_stats import apply_stats, load_or_estimate
+from .guards import NonFiniteGuard, check_epoch_trained, check_reached_end
+from .meter import ThroughputMeter
+from .optim import make_optimizer
 from .schedule import make_scheduler
 from .skips import SkipLog
-from .tokens import encode_batch, prepare_tokenizer
+from .step import TbpttStep
+from .tokens import prepare_tokenizer
+from .validation import Validator, dev_metrics
 
 
 @dataclass
@@ -59,6 +66,8 @@ class TrainSummary:
     wall_seconds: float = 0.0
     data_wait_seconds: float = 0.0
     run_dir: str = ""
+    stopped_early: bool = False                   # early stopping on the dev WER
+    best_dev: dict[str, float] | None = None      # {"step", "wer", "cer"} of checkpoints/best.pt
 
 
 def pick_device(name: str) -> torch.device:
@@ -80,205 +89,136 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
     config.validate()
     check_plugin_options(config)  # before any data is touched: misspelt plugin options name the plugin
     world = init_world(pick_device(config.device))  # under torchrun: this process's rank (docs/distributed.md)
-    device = world.device
-    run_dir = Path(config.run_dir)
+    device, run_dir = world.device, Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if world.is_main:
         config.save_toml(run_dir / "config.toml")
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    features = FeatureConfig()
+    features = FeatureConfig(kind=config.frontend)
     normalizer = TextNormalizer(lowercase=config.lowercase, strip_punctuation=config.strip_punctuation)
     data_name, _, data_spec = config.data.partition(":")
     with world.main_first(per_node=True):  # one rank per machine first: it may fill a cache the others read
         source = get("data_source", data_name).create(data_spec, seed=config.seed, **config.data_options)
 
-    # ------------------------------------------------------------------ tokenizer and model
-    with world.main_first():  # rank 0 trains the tokenizer into the run dir, the others load it
+    # ------------------------------------------------------------------ tokenizer, model, optimiser
+    with world.main_first():  # rank 0 trains the tokenizer and estimates the feature statistics first
         tokenizer = prepare_tokenizer(config, source, normalizer, run_dir / "tokenizer")
-    model = build_model(encoder=config.encoder, loss=config.loss, vocab_size=tokenizer.vocab_size,
-                        blank_id=tokenizer.blank_id, encoder_options=config.encoder_options,
-                        loss_options=config.loss_options).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        model = build_model(encoder=config.encoder, loss=config.loss, vocab_size=tokenizer.vocab_size,
+                            blank_id=tokenizer.blank_id, encoder_options=config.encoder_options,
+                            loss_options=config.loss_options, input_dim=features.dim).to(device)
+        if config.feature_norm:
+            apply_stats(model, load_or_estimate(run_dir, source, config.split, features, seed=config.seed,
+                                                max_seconds=config.feature_stats_seconds))
+    model.augment = config.spec_augment_config()  # SpecAugment in train mode only
+    optimizer = make_optimizer(config.optimizer, model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_optimizer_steps = max(1, (config.max_steps or estimate_steps(config, source, world.size))
                                 // config.accumulate_segments)
     scheduler = make_scheduler(optimizer, schedule=config.schedule, warmup_steps=config.warmup_steps,
                                total_steps=total_optimizer_steps)
-    autocast = autocast_context(device, config.precision)
 
     # ------------------------------------------------------------------ resume
+    checkpoints = TrainingCheckpoint(run_dir, model=model, optimizer=optimizer, scheduler=scheduler, world=world,
+                                     keep=config.keep_checkpoints, pack={
+        "config": config.to_dict(), "normalizer": normalizer.to_dict(), "features": dataclasses.asdict(features),
+        "tokenizer": tokenizer_payload(config.tokenizer, config.tokenizer_options, run_dir / "tokenizer"),
+        "vocab_size": tokenizer.vocab_size, "blank_id": tokenizer.blank_id})
     summary = TrainSummary(run_dir=str(run_dir))
+    resumed = checkpoints.restore(source, summary, batch_size=config.batch_size, device=device)
     state = model.init_state(config.batch_size, device)
-    fresh_state = model.init_state(config.batch_size, device)  # what a reset lane starts from; never mutated
-    epoch, batcher_state = 0, None
-    checkpoint_path = find_checkpoint(run_dir)
-    if checkpoint_path is not None:
-        ckpt = load_checkpoint(checkpoint_path, map_location=device)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        own = world.resume_entry(ckpt["ranks"], source, batch_size=config.batch_size)  # re-shards if W changed
-        set_rng_state(own["rng"])
-        state = state if own["state"] is None else own["state"]
-        epoch, batcher_state = ckpt["epoch"], own["lanes"]
-        for key in ("steps", "optimizer_steps", "audio_seconds", "nan_skips"):
-            setattr(summary, key, ckpt["summary"][key])
-        if world.is_main:
-            print(resume_message(run_dir, checkpoint_path, epoch=epoch, step=summary.steps), file=sys.stderr)
-
+    if resumed is not None and resumed.state is not None:
+        state = resumed.state
+    epoch, lanes_state = (resumed.epoch, resumed.lanes) if resumed else (0, None)
+    if resumed is not None and world.is_main:
+        print(resume_message(run_dir, resumed.path, epoch=epoch, step=summary.steps), file=sys.stderr)
     if world.is_main:  # a killed run logged steps past its last checkpoint (all of them, killed before the first)
         drop_rows_after(run_dir / "metrics.jsonl", summary.steps)
     trackers = trackers if trackers is not None else make_trackers(config, run_dir) if world.is_main else []
     rank_log = RankLog(run_dir, world.rank) if config.rank_log else None
     filters = FilterStage.from_config(config.label_filters, config.filter_options, dry_run=config.filter_dry_run,
                                       run_dir=run_dir, rank=world.rank)  # hallucination detectors; none by default
-    if checkpoint_path is not None:
-        if own.get("filters") is not None:  # running references; the batcher's snapshot refines the pipeline's
-            filters.load_state_dict(own["filters"])
+    if resumed is not None and resumed.filters is not None:  # running references; refined by the batcher's
+        filters.load_state_dict(resumed.filters)
     filters.resume_report(summary.steps)
     skip_log = SkipLog(run_dir, world.rank, resume_step=summary.steps)  # RUN_DIR/skipped.jsonl
-    guard = NonFiniteGuard(config.max_nan_skips)  # non-finite loss or gradient: skip the step, keep the weights
+    validator = make_validator(config, source, tokenizer, normalizer, features, device) if world.is_main else None
+    if validator is not None and resumed is not None:
+        validator.load_state_dict(resumed.validation)
     params = {**config.to_dict(), "total_steps": config.max_steps or None,
               "parameters": sum(p.numel() for p in model.parameters()), "device": str(device),
-              "world_size": world.size, "resumed_from": str(checkpoint_path) if checkpoint_path else None}
+              "world_size": world.size, "resumed_from": str(resumed.path) if resumed else None}
     for tracker in trackers:
         tracker.log_params(params)
-
-    def checkpoint(lanes_state: dict | None) -> None:
-        # every rank's lanes, carried states, RNG streams and filter references; rank 0 writes them all
-        check_finite_weights(model.state_dict(), summary.steps)  # never a checkpoint with NaN/inf weights
-        ranks = world.gather({"lanes": lanes_state, "state": to_device(detach(state), "cpu"), "rng": rng_state(),
-                              "filters": filters.state_dict()})
-        if not world.is_main:
-            return
-        save_checkpoint(run_dir / "checkpoints", summary.steps, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "epoch": epoch, "world_size": world.size, "ranks": ranks,
-            "config": config.to_dict(), "summary": vars(summary).copy() | {"losses": []},
-            "tokenizer": tokenizer_payload(config.tokenizer, config.tokenizer_options, run_dir / "tokenizer"),
-            "normalizer": normalizer.to_dict(), "features": dataclasses.asdict(features),
-            "vocab_size": tokenizer.vocab_size, "blank_id": tokenizer.blank_id,
-        }, keep=config.keep_checkpoints)
+    autocast = autocast_context(device, config.precision)
+    step = TbpttStep(forward=world.wrap(model), model=model, optimizer=optimizer, scheduler=scheduler,
+                     world=world, filters=filters, tokenizer=tokenizer, config=config, autocast=autocast,
+                     fresh_state=model.init_state(config.batch_size, device),
+                     guard=NonFiniteGuard(config.max_nan_skips))  # non-finite loss or gradient: skip, keep weights
 
     # ------------------------------------------------------------------ the loop
     model.train()
-    forward = world.wrap(model)  # DistributedDataParallel over the ranks, or the model itself
-    window: list[float] = []
-    pending_loss: torch.Tensor | None = None
-    t_window, wait_window = time.perf_counter(), 0.0
-    audio_window, frames_window = summary.audio_seconds, 0  # throughput: audio seconds (all ranks), frames (this rank)
+    meter = ThroughputMeter(summary.audio_seconds)
     done = False
     try:
         while epoch < config.epochs and not done:
             batcher = LaneBatcher(
                 source, split=config.split, batch_size=config.batch_size, epoch=epoch,
                 rank=world.rank, world_size=world.size,  # this rank's shard of the recordings
-                segmenter=SegmenterConfig(segment_seconds=config.segment_seconds,
-                                          min_seconds=config.min_segment_seconds,
-                                          max_seconds=config.max_segment_seconds,
-                                          overlong=config.overlong_segments),
-                features=features, normalizer=normalizer, num_workers=config.num_workers,
-                label_filter=filters.text_filter)
-            wait_window = 0.0  # the new batcher's wait counter starts at zero
-            epoch_steps, resumed = 0, batcher_state is not None
-            if batcher_state is not None:
-                batcher.load_state_dict(batcher_state)
-                batcher_state = None
+                segmenter=config.segmenter(), features=features, normalizer=normalizer,
+                num_workers=config.num_workers, label_filter=filters.text_filter)
+            meter.restart_wait()  # the new batcher's wait counter starts at zero
+            epoch_steps, resumed_epoch = 0, lanes_state is not None
+            if lanes_state is not None:
+                batcher.load_state_dict(lanes_state)
+                lanes_state = None
             with batcher:
                 # every rank takes the same steps; one whose shard is done meanwhile gets all-inactive batches
-                for batch in world.lockstep(batcher, batch_size=config.batch_size, feature_dim=features.num_mel_bins):
+                for batch in world.lockstep(batcher, batch_size=config.batch_size, feature_dim=features.dim):
                     batch = batch.to(device)
-                    epoch_steps += 1
-                    # -- lanes that start a new recording (or every lane, for the stateless baseline)
-                    reset = torch.ones_like(batch.reset) if config.stateless else batch.reset
-                    state = reset_lanes(state, reset, fresh_state)
-                    pre_step_state = detach(state)  # what a skipped step keeps
-                    # -- forward with the carried state; per-token loss over the weighted lanes
-                    targets, target_lens = encode_batch(tokenizer, batch.texts, device)
-                    with autocast:
-                        per_lane, _, new_state = forward(batch.feats, batch.lengths, targets, target_lens, state)
-                    new_state = cast_like(new_state, fresh_state)  # autocast returns bf16 leaves: carry float32
-                    weight = batch.weight.to(per_lane.dtype)
-                    # -- label filters: a rejected segment keeps its forward (state) but gets weight 0
-                    weight = filters.update(batch, per_lane, target_lens, weight, step=summary.steps + 1)
-                    tokens = (target_lens.to(per_lane.dtype) * weight).sum()
-                    lane_loss = (per_lane.float() * weight).sum()
-                    # -- summed over every rank's lanes; DDP averages the ranks' gradients, hence * world.size
-                    tokens, total_loss, audio_seconds = world.all_sum(
-                        tokens, lane_loss, torch.tensor(batch.audio_seconds, dtype=torch.float64))
-                    tokens = tokens.clamp(min=1.0)
-                    loss = lane_loss * world.size / tokens
-                    summary.steps += 1
+                    result = step(batch, state, summary)
+                    state, epoch_steps = result.state, epoch_steps + 1
                     skip_log.record(batcher.take_skips(), step=summary.steps, epoch=epoch)
-                    if not guard.loss_is_finite(total_loss, summary.steps):  # the same verdict on every rank
-                        summary.nan_skips += 1          # skip the step, keep the previous state
-                        pending_loss = None
-                        optimizer.zero_grad(set_to_none=True)
-                        state = detach(state)
-                    else:
-                        state = new_state
-                        pending_loss = loss if pending_loss is None else pending_loss + loss
-                        summary.losses.append(float(total_loss / tokens))
-                        window.append(summary.losses[-1])
-                    # -- backward every tbptt_segments; optimizer step every accumulate_segments
-                    if pending_loss is not None and summary.steps % config.tbptt_segments == 0:
-                        if pending_loss.requires_grad:
-                            (pending_loss / config.accumulate_segments).backward()
-                        pending_loss = None
-                        state = detach(state)
-                    if summary.steps % config.accumulate_segments == 0:
-                        if guard.gradients_are_finite(model.parameters(), config.grad_clip, summary.steps):
-                            optimizer.step()
-                            scheduler.step()
-                            summary.optimizer_steps += 1
-                        else:  # a non-finite gradient norm (same on every rank): keep the weights and the state
-                            summary.nan_skips += guard.window_skipped
-                            state = pre_step_state
-                        optimizer.zero_grad(set_to_none=True)
-                    summary.audio_seconds += float(audio_seconds)
-                    frames_window += batch.feats.shape[0] * batch.feats.shape[1]  # [B, T] input frames, padding too
+                    summary.audio_seconds += result.audio_seconds
+                    if result.loss is not None:
+                        summary.losses.append(result.loss)
+                    meter.add(result.loss, batch.feats.shape[0] * batch.feats.shape[1])
                     if rank_log:
                         rank_log.write(summary.steps, epoch, batch, model)
-                    # -- log, checkpoint
+                    # -- log, validate, checkpoint
                     if summary.steps % config.log_every == 0:
-                        stats = batcher.stats()
-                        now = time.perf_counter()
-                        wait = stats["wait_seconds"] - wait_window
-                        metrics = {
-                            **({"loss": sum(window) / len(window)} if window else {}),  # none if all skipped
+                        metrics = meter.metrics(audio_seconds=summary.audio_seconds,
+                                                wait_seconds=batcher.stats()["wait_seconds"])
+                        log_metrics(trackers, summary, metrics | {
                             "lr": scheduler.get_last_lr()[0], "skipped_recordings": skip_log.total,
-                            "audio_hours": summary.audio_seconds / 3600, "epoch": epoch,
-                            "steps_per_s": config.log_every / max(1e-9, now - t_window),
-                            "data_wait_pct": 100.0 * wait / max(1e-9, now - t_window),
-                            "audio_seconds_per_s": (summary.audio_seconds - audio_window) / max(1e-9, now - t_window),
-                            "frames_per_s": frames_window / max(1e-9, now - t_window),
-                            "nan_skips": summary.nan_skips, **filters.metrics(),
-                            **{f"state_norm/{k}": v for k, v in state_norms(state).items()},
-                        }
-                        for tracker in trackers:
-                            tracker.log_metrics(summary.steps, metrics)
-                        window, t_window, wait_window = [], now, stats["wait_seconds"]
-                        audio_window, frames_window = summary.audio_seconds, 0
-                    if summary.steps % config.checkpoint_every == 0 and pending_loss is None:
-                        checkpoint(batcher.state_dict())
-                    if config.max_steps and summary.steps >= config.max_steps:
+                            "audio_hours": summary.audio_seconds / 3600,
+                            "epoch": epoch, "nan_skips": summary.nan_skips, **filters.metrics(),
+                            **{f"state_norm/{k}": v for k, v in state_norms(state).items()}})
+                    if config.eval_every and summary.steps % config.eval_every == 0:
+                        done = validate(validator, model, checkpoints, trackers, summary, world)
+                    if summary.steps % config.checkpoint_every == 0 and step.can_checkpoint:
+                        checkpoints.save(summary=summary, epoch=epoch, lanes=batcher.state_dict(), state=state,
+                                         filters=filters, validation=validator and validator.state_dict())
+                    if done or (config.max_steps and summary.steps >= config.max_steps):
                         done = True
                         break
                 summary.data_wait_seconds += batcher.stats()["wait_seconds"]
                 final_lanes = batcher.state_dict()
             skip_log.record(batcher.take_skips(), step=summary.steps + 1, epoch=epoch)
-            if epoch_steps == 0 and not resumed:  # nothing could be loaded: an error, never a finished epoch
-                if summary.steps:
-                    checkpoint(None)  # resumes at the start of this epoch
+            if epoch_steps == 0 and not resumed_epoch:  # nothing could be loaded: an error, never a finished epoch
+                if summary.steps:  # resumes at the start of this epoch
+                    checkpoints.save(summary=summary, epoch=epoch, lanes=None, state=state, filters=filters,
+                                     validation=validator and validator.state_dict())
                 check_epoch_trained(epoch, epoch_steps, skip_log.epoch_skips, data=config.data, split=config.split)
             skip_log.end_epoch(epoch, epoch_steps, world.size)
             if not done:
                 epoch += 1
                 summary.epochs_done += 1
                 state = model.init_state(config.batch_size, device)
-        checkpoint(final_lanes if done else None)
-        check_reached_end(summary.steps, max_steps=config.max_steps, epochs=config.epochs)
+        checkpoints.save(summary=summary, epoch=epoch, lanes=final_lanes if done else None, state=state,
+                         filters=filters, validation=validator and validator.state_dict())
+        if not summary.stopped_early:
+            check_reached_end(summary.steps, max_steps=config.max_steps, epochs=config.epochs)
     finally:
         filters.close()
         skip_log.close()
@@ -287,6 +227,8 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
         if rank_log:
             rank_log.close()
     world.close()
+    if validator is not None and validator.best is not None:
+        summary.best_dev = vars(validator.best).copy()
     summary.wall_seconds = time.perf_counter() - t_start
     return summary
 
@@ -294,6 +236,37 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
 def make_trackers(config: RunConfig, run_dir: Path) -> list[Any]:
     return [get("tracker", name).create(run_dir, **config.tracker_options.get(name, {}))
             for name in config.trackers]
+
+
+def make_validator(config: RunConfig, source: Any, tokenizer: Any, normalizer: TextNormalizer,
+                   features: FeatureConfig, device: torch.device) -> Validator | None:
+    if not config.eval_every:
+        return None
+    return Validator(source, split=config.eval_split, segmenter=config.segmenter(), tokenizer=tokenizer,
+                     normalizer=normalizer, features=features, device=device, patience=config.early_stop_patience)
+
+
+def log_metrics(trackers: list[Any], summary: TrainSummary, metrics: dict[str, Any]) -> None:
+    for tracker in trackers:
+        tracker.log_metrics(summary.steps, metrics)
+
+
+def validate(validator: Validator | None, model: torch.nn.Module, checkpoints: TrainingCheckpoint,
+             trackers: list[Any], summary: TrainSummary, world: Any) -> bool:
+    """Rank 0 decodes the dev split, logs ``dev_wer``/``dev_cer`` and keeps ``best.pt``; every rank learns
+    whether early stopping says to stop (the return value)."""
+    stop = False
+    if validator is not None:
+        result, improved = validator(model, summary.steps)
+        if improved:
+            checkpoints.save_best(vars(result).copy())
+        log_metrics(trackers, summary, dev_metrics(result) | {"dev_best_wer": validator.best.wer})
+        stop = validator.should_stop
+    if world.size > 1:  # the same verdict on every rank
+        (flag,) = world.all_sum(torch.tensor(float(stop), device=world.device))
+        stop = bool(flag > 0)
+    summary.stopped_early = summary.stopped_early or stop
+    return stop
 
 
 def estimate_steps(config: RunConfig, source: Any, world_size: int = 1) -> int:

@@ -2,6 +2,7 @@
 
 * ``loss.png``: training loss over steps, learning rate on a second axis.
 * ``wer.png``: every logged WER metric (``wer``, ``eval/wer``, ...) over steps, when there is one.
+* ``dev.png``: dev WER and CER of the validations during training (``--eval-every``), when there are some.
 * ``state_norms.png``: the norm of the carried state per layer (``state_norm/<path>``) over steps; a
   norm that keeps climbing over a long recording is state drift.
 * ``eval.png``: WER and CER of every ``statecatcher eval --report RUN_DIR/eval*.json`` report, when there is one.
@@ -50,6 +51,10 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     wer_keys = [key for key in keys if key == "wer" or key.endswith("/wer")]
     if wer_keys:
         written.append(_plot_lines(rows, wer_keys, out / "wer.png", title="WER", ylabel="WER", label=str))
+    dev_keys = [key for key in ("dev_wer", "dev_cer") if key in keys]
+    if dev_keys:
+        written.append(_plot_lines(rows, dev_keys, out / "dev.png", title="validation (eval split, carried state)",
+                                   ylabel="error rate", label=lambda key: key.removeprefix("dev_").upper()))
     norm_keys = [key for key in keys if key.startswith("state_norm/")]
     if norm_keys:
         written.append(_plot_lines(rows, norm_keys, out / "state_norms.png", title="carried state norm per layer",

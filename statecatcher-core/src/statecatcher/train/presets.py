@@ -1,0 +1,32 @@
+"""Named recipes for ``statecatcher run --preset NAME``: RunConfig keys chosen by the sweep in docs/recipes.md.
+
+A preset is the lowest layer above the defaults: a ``--config`` file and command-line flags override any of
+its keys.  The saved ``RUN_DIR/config.toml`` holds the resolved values, so a run never depends on a preset
+table that changed later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # 2 CPU cores, minutes of audio: a small LSTM, characters, SpecAugment, validation every 500 steps
+    "cpu-demo": {
+        "encoder": "lstm", "loss": "ctc", "encoder_options": {"hidden_dim": 192, "num_layers": 2},
+        "vocab_size": 48, "batch_size": 1, "segment_seconds": 8.0, "lr": 2e-3, "schedule": "cosine",
+        "warmup_steps": 200, "grad_clip": 1.0, "spec_augment": True, "eval_every": 500,
+        "checkpoint_every": 500, "threads": 1,
+    },
+    # one GPU, hours of audio: 8 lanes, longer warm-up, the lr scaled for the wider batch (docs/recipes.md)
+    "gpu-small": {
+        "encoder": "lstm", "loss": "ctc", "encoder_options": {"hidden_dim": 512, "num_layers": 3},
+        "vocab_size": 256, "batch_size": 8, "segment_seconds": 16.0, "lr": 2e-3, "schedule": "cosine",
+        "warmup_steps": 1000, "grad_clip": 1.0, "spec_augment": True, "eval_every": 2000,
+        "checkpoint_every": 1000,
+    },
+    "gpu-base": {
+        "encoder": "xlstm", "loss": "rnnt", "vocab_size": 500, "batch_size": 32, "segment_seconds": 16.0,
+        "lr": 1.5e-3, "schedule": "cosine", "warmup_steps": 3000, "grad_clip": 1.0, "spec_augment": True,
+        "eval_every": 5000, "checkpoint_every": 2000,
+    },
+}
