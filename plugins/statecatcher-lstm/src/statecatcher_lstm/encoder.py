@@ -3,9 +3,10 @@
 ``feats[B,T,F] -> CausalSubsampling (factor `subsampling`) -> [B,T',H] -> nn.LSTM (num_layers) -> [B,T',H]
 -> Linear (only when output_dim != hidden_dim) -> [B,T',D]``
 
-Padded frames never advance ``(h, c)``: the LSTM runs on packed sequences of each lane's valid output frames,
-and lanes with no output frame in a call (a chunk shorter than a frame stack, or a lane that has ended) are
-left out of the LSTM call altogether, keeping their state exactly.
+Padded frames never advance ``(h, c)``: the LSTM runs only over each lane's valid output frames (a staircase
+of dense ``nn.LSTM`` calls, one per distinct lane length, see ``_run_lstm``), and lanes with no output frame in
+a call (a chunk shorter than a frame stack, or a lane that has ended) are left out of every call, keeping
+their state exactly.
 
 State (lane axis first)::
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from statecatcher.nn import CausalSubsampling
 
@@ -51,21 +51,29 @@ class LSTMEncoder(nn.Module):
         return self.proj(y), out_lengths, {"frontend": frontend, "h": h, "c": c}
 
     def _run_lstm(self, x: torch.Tensor, lengths: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        """LSTM over the valid frames of the lanes that have any; the others keep ``(h, c)`` untouched.
+        """LSTM over the valid frames of every lane, as a staircase of plain ``nn.LSTM`` calls.
 
         ``x[B,T',H]``, ``lengths[B]``, ``h, c [B, L, H]`` -> ``y[B,T',H]`` (zeros past each lane's length),
-        ``h, c``.  Out-of-place ``index_copy`` scatters the active lanes back, so autograd sees no in-place
-        write to the incoming state.
+        ``h, c``.  Lanes sorted by length (longest first); between two consecutive distinct lengths
+        ``t0 < t1`` one call runs frames ``[t0, t1)`` of the lanes that still have them, carrying ``(h, c)``.
+        At most B calls, each a dense batch (packed sequences on CPU cost ~4x for lanes of unequal length);
+        a lane never sees a frame past its length, so padding never touches its state.  Out-of-place
+        throughout, so autograd sees no in-place write to the incoming state.
         """
-        h, c = h.to(x.dtype), c.to(x.dtype)
-        active = (lengths > 0).nonzero().squeeze(1)
-        if active.numel() == 0:
-            return x.new_zeros(*x.shape[:2], self.hidden_dim), h, c
-        packed = pack_padded_sequence(x.index_select(0, active), lengths.index_select(0, active).cpu(),
-                                      batch_first=True, enforce_sorted=False)
-        hx = (h.index_select(0, active).transpose(0, 1).contiguous(),
-              c.index_select(0, active).transpose(0, 1).contiguous())
-        packed_y, (h_n, c_n) = self.lstm(packed, hx)
-        y_active, _ = pad_packed_sequence(packed_y, batch_first=True, total_length=x.shape[1])
-        y = x.new_zeros(*x.shape[:2], self.hidden_dim).index_copy(0, active, y_active)
-        return y, h.index_copy(0, active, h_n.transpose(0, 1)), c.index_copy(0, active, c_n.transpose(0, 1))
+        batch, frames = x.shape[:2]
+        order = torch.argsort(lengths, descending=True, stable=True)
+        sorted_lengths = lengths.index_select(0, order).tolist()
+        xs = x.index_select(0, order)
+        hx = h.to(x.dtype).index_select(0, order).transpose(0, 1)  # [L, B, H], lanes longest first
+        cx = c.to(x.dtype).index_select(0, order).transpose(0, 1)
+        pieces, t0 = [], 0
+        for t1 in sorted(set(length for length in sorted_lengths if length > 0)):
+            k = sum(1 for length in sorted_lengths if length >= t1)  # the lanes that reach frame t1 - 1
+            out, (h_k, c_k) = self.lstm(xs[:k, t0:t1], (hx[:, :k].contiguous(), cx[:, :k].contiguous()))
+            pieces.append(torch.cat([out, out.new_zeros(batch - k, t1 - t0, self.hidden_dim)]) if k < batch else out)
+            hx, cx = torch.cat([h_k, hx[:, k:]], dim=1), torch.cat([c_k, cx[:, k:]], dim=1)
+            t0 = t1
+        pieces.append(x.new_zeros(batch, frames - t0, self.hidden_dim))
+        inverse = torch.argsort(order)
+        y = torch.cat(pieces, dim=1).index_select(0, inverse)
+        return y, hx.transpose(0, 1).index_select(0, inverse), cx.transpose(0, 1).index_select(0, inverse)
