@@ -6,7 +6,8 @@ from statecatcher import hookimpl
 @hookimpl
 def register_encoders(register):
     register("lstm", "statecatcher_lstm.encoder:LSTMEncoder",
-             description="causal conv subsampling + nn.LSTM (a dense staircase over lane lengths), state = (h, c) + front-end cache",
+             description="causal conv subsampling + nn.LSTM (a dense staircase over lane lengths), "
+                         "state = (h, c) + front-end cache",
              options={"hidden_dim": "LSTM width", "num_layers": "stacked LSTM layers",
                       "output_dim": "encoder output size (default: hidden_dim, no projection)",
                       "subsampling": "frame-rate reduction of the causal front end (4: 10 ms -> 40 ms)",
