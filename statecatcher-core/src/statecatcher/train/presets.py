@@ -12,8 +12,8 @@ from typing import Any
 PRESETS: dict[str, dict[str, Any]] = {
     # 2 CPU cores, minutes of audio: a small LSTM, characters, SpecAugment, validation every 500 steps
     "cpu-demo": {
-        "encoder": "lstm", "loss": "ctc", "encoder_options": {"hidden_dim": 192, "num_layers": 2},
-        "vocab_size": 48, "batch_size": 1, "segment_seconds": 8.0, "lr": 2e-3, "schedule": "cosine",
+        "encoder": "lstm", "loss": "ctc", "encoder_options": {"hidden_dim": 128, "num_layers": 2},
+        "vocab_size": 48, "batch_size": 1, "segment_seconds": 8.0, "lr": 6e-3, "schedule": "cosine",
         "warmup_steps": 200, "grad_clip": 1.0, "spec_augment": True, "eval_every": 500,
         "checkpoint_every": 500, "threads": 1,
     },
