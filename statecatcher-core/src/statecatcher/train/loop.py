@@ -45,7 +45,7 @@ from .checkpoint import TrainingCheckpoint, resume_message
 from .config import RunConfig
 from .distributed import RankLog, init_world
 from .feature_stats import apply_stats, load_or_estimate
-from .guards import NonFiniteGuard, check_epoch_trained, check_reached_end
+from .guards import NonFiniteGuard, RunStopped, check_epoch_trained, check_reached_end
 from .meter import ThroughputMeter
 from .optim import make_optimizer
 from .schedule import make_scheduler
@@ -219,6 +219,9 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
                          filters=filters, validation=validator and validator.state_dict())
         if not summary.stopped_early:
             check_reached_end(summary.steps, max_steps=config.max_steps, epochs=config.epochs)
+    except RunStopped:  # the last metrics row says where and how the run stopped
+        log_metrics(trackers, summary, {"nan_skips": summary.nan_skips, "skipped_recordings": skip_log.total})
+        raise
     finally:
         filters.close()
         skip_log.close()

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..state import cast_like, detach, reset_lanes
+from .guards import RunStopped
 from .tokens import encode_batch
 
 
@@ -66,7 +67,7 @@ class TbpttStep:
         tokens = tokens.clamp(min=1.0)
         summary.steps += 1
         loss_value: float | None = None
-        if self.guard.loss_is_finite(total_loss, summary.steps):  # the same verdict on every rank
+        if self._loss_is_finite(total_loss, summary):  # the same verdict on every rank
             state = new_state
             loss = lane_loss * world.size / tokens
             self.pending = loss if self.pending is None else self.pending + loss
@@ -86,9 +87,20 @@ class TbpttStep:
             state = pre_step_state  # a non-finite gradient norm (same on every rank): keep the state too
         return StepResult(state=state, loss=loss_value, audio_seconds=float(audio))
 
+    def _loss_is_finite(self, total_loss: torch.Tensor, summary: Any) -> bool:
+        try:
+            return self.guard.loss_is_finite(total_loss, summary.steps)
+        except RunStopped:  # the skip that stopped the run is counted too
+            summary.nan_skips += 1
+            raise
+
     def _optimizer_step(self, summary: Any) -> bool:
         """Clip, then step the optimiser and the schedule - unless the gradient norm is non-finite."""
-        applied = self.guard.gradients_are_finite(self.model.parameters(), self.config.grad_clip, summary.steps)
+        try:
+            applied = self.guard.gradients_are_finite(self.model.parameters(), self.config.grad_clip, summary.steps)
+        except RunStopped:  # the skips that stopped the run are counted too
+            summary.nan_skips += self.guard.window_skipped
+            raise
         if applied:
             self.optimizer.step()
             self.scheduler.step()
