@@ -73,8 +73,14 @@ def test_resume_after_sigkill_reproduces_losses(tiny_corpus, tmp_path, extra):
     resumed = _losses(killed)
     assert resumed == expected
     rows = [json.loads(line) for line in (killed / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == list(range(1, 15))  # the killed run's rows past its checkpoint dropped
-    if extra:  # rejections before and after the checkpoint the resumed run started from, each reported once
+    train_rows, dev_rows = [r for r in rows if "dev_wer" not in r], [r for r in rows if "dev_wer" in r]
+    assert [row["step"] for row in train_rows] == list(range(1, 15))  # the killed run's rows past its checkpoint
+    whole_rows = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert dev_rows == [{k: v for k, v in r.items() if k != "time"} | {"time": d["time"]}  # validations: same
+                        for r, d in zip([r for r in whole_rows if "dev_wer" in r], dev_rows, strict=True)]
+    if extra == RECIPE:
+        assert [row["step"] for row in dev_rows] == [3, 6, 9, 12]
+    if extra == FILTERS:  # rejections before and after the checkpoint the resumed run started from, each reported once
         report = _report(tmp_path / "whole")
         assert min(row["step"] for row in report) < 8 < max(row["step"] for row in report)
         assert _report(killed) == report
