@@ -59,7 +59,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *(session.posargs or ["."]))
 
 
-DEMO_CORPUS = ["--episodes", "8", "--minutes", "3.5-4.5", "--seed", "0"]  # ~32 min: 6 train, 1 dev, 1 test
+DEMO_CORPUS = ["--episodes", "16", "--minutes", "3.5-4.5", "--seed", "0"]  # ~64 min: 10 train, 3 dev, 3 test
 DEMO_STEPS = "4500"  # one lane, the cpu-demo preset: ~5 min of training on 2 idle cores
 
 

@@ -134,7 +134,7 @@ def test_meter_never_reports_a_zero_loss_for_a_window_of_skipped_steps():
 
 def test_presets_are_a_layer_under_file_and_flags(tmp_path):
     config = RunConfig.load(None, {"preset": "cpu-demo"})
-    assert config.spec_augment and config.eval_every == PRESETS["cpu-demo"]["eval_every"]
+    assert config.eval_every == PRESETS["cpu-demo"]["eval_every"] and config.lr == PRESETS["cpu-demo"]["lr"]
     assert config.vocab_size == PRESETS["cpu-demo"]["vocab_size"]
     toml = tmp_path / "run.toml"
     toml.write_text('preset = "cpu-demo"\nvocab_size = 99\n')
