@@ -114,7 +114,7 @@ def gpu(session: nox.Session) -> None:
 def filter_experiment(session: nox.Session) -> None:
     """Label filters: WER with vs without filtering on 20% corrupted labels (docs/filters.md)."""
     install_editable(session, *PLUGINS)
-    session.run("python", "-m", "statecatcher.filters.experiment", "--out", "runs/filter-experiment",
+    session.run("python", "-m", "experiments.filters", "--out", "runs/filter-experiment",
                 *session.posargs)
 
 
@@ -122,5 +122,5 @@ def filter_experiment(session: nox.Session) -> None:
 def experiment(session: nox.Session) -> None:
     """Stateful vs stateless training, evaluated per segment and per recording (docs/experiments/)."""
     install_editable(session, *PLUGINS)
-    session.run("python", "-m", "statecatcher.experiments.stateful", "--out", "runs/experiment", *session.posargs,
+    session.run("python", "-m", "experiments.stateful", "--out", "runs/experiment", *session.posargs,
                 env={"STATECATCHER_LAUNCHER": "nox -s experiment"})

@@ -7,7 +7,7 @@
 Corpora: tone-word recordings (:mod:`statecatcher.testing.dummies`) and, when statecatcher-synth is
 installed, a synthetic podcast corpus (``SPEECH_EPISODES`` episodes of 1-1.5 min, built on first use and
 cached) split into its sentences (Whisper-sized segments).  A quarter of the transcript segments are
-corrupted (:mod:`statecatcher.filters.corrupt`: looped phrases, text over muted audio, swapped texts,
+corrupted (:mod:`experiments.corrupt`: looped phrases, text over muted audio, swapped texts,
 invented outros), the rest are clean.  Text and audio detectors judge each transcript segment alone;
 ``rate_outlier`` judges them online, in recording order, after a warm-up of ``WARMUP`` segments.
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -35,14 +36,16 @@ from pathlib import Path
 
 import torch
 
-from statecatcher.data.segmenter import TrainingSegment
-from statecatcher.experiments.corpus import synth_corpus as synth_corpus_path
-from statecatcher.filters import DEFAULT_FILTERS, FilterStage
-from statecatcher.filters.corrupt import corrupt_recordings, segment_labels
-from statecatcher.filters.experiment import run_config, sentence_recordings
-from statecatcher.filters.model import LossOutlier
-from statecatcher.filters.scoring import token_losses
-from statecatcher.testing.dummies import make_recordings, write_local_corpus
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: experiments/
+from experiments.corpus import synth_corpus as synth_corpus_path  # noqa: E402
+from experiments.corrupt import corrupt_recordings, segment_labels  # noqa: E402
+from experiments.filters import sentence_recordings  # noqa: E402
+from experiments.recipe import run_config  # noqa: E402
+from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment  # noqa: E402
+from statecatcher.filters import DEFAULT_FILTERS, FilterStage  # noqa: E402
+from statecatcher.filters.model import LossOutlier  # noqa: E402
+from statecatcher.filters.scoring import token_losses  # noqa: E402
+from statecatcher.testing.dummies import make_recordings, write_local_corpus  # noqa: E402
 
 SHARE = 0.25  # corrupted share of the transcript segments
 WARMUP = 20  # segments the rate detector collects first (a run has thousands; these corpora a few hundred)
@@ -78,11 +81,12 @@ def loss_model_config(corpus: Path, run_dir: Path, *, steps: int, seed: int):
     lane of short segments (2.5 s) and a constant lr 3e-3 after 20 warm-up steps leave the CTC blank plateau
     within a few hundred steps here; short segments matter, as a segment is masked whole when any of its
     transcript segments is rejected."""
-    config = run_config(corpus, run_dir, steps=steps, seed=seed, filters=True)
-    return dataclasses.replace(config, encoder="rwkv7", encoder_options={"hidden_dim": 64, "num_layers": 2,
-                                                                         "head_size": 16},
-                               batch_size=1, segment_seconds=2.5, min_segment_seconds=1.0, max_segment_seconds=5.0,
-                               warmup_steps=20, grad_clip=1.0).validate()
+    return run_config(corpus, run_dir, segmenter=SegmenterConfig(segment_seconds=2.5, min_seconds=1.0,
+                                                                 max_seconds=5.0),
+                      steps=steps, seed=seed, encoder="rwkv7", loss="ctc",
+                      encoder_options={"hidden_dim": 64, "num_layers": 2, "head_size": 16}, batch_size=1,
+                      warmup_steps=20, grad_clip=1.0, label_filters=list(DEFAULT_FILTERS),
+                      filter_options={"loss_outlier": {"warmup": 100, "window": 200}})
 
 
 def text_verdicts(recordings) -> dict[str, set[Key]]:

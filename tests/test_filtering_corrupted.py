@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from experiments.corrupt import corrupt_recordings, segment_labels
+from experiments.filters import sentence_recordings
 from statecatcher.data.segmenter import TrainingSegment
 from statecatcher.filters import DEFAULT_FILTERS, FilterStage
-from statecatcher.filters.corrupt import corrupt_recordings, segment_labels
-from statecatcher.filters.experiment import sentence_recordings
 
 
 def test_text_detectors_catch_loops_outros_and_muted_speech_and_spare_clean_sentences(tiny_corpus):

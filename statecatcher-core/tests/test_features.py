@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from statecatcher.data.features import FeatureConfig, StreamingFeatures, features_for_span, recording_features
+from statecatcher.data.fbank import FeatureConfig
+from statecatcher.data.features import StreamingFeatures, features_for_span, recording_features
 
 CONFIG = FeatureConfig()
 

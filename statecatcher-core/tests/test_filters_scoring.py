@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from statecatcher.data.features import FeatureConfig, recording_features
+from statecatcher.data.fbank import FeatureConfig
+from statecatcher.data.features import recording_features
 from statecatcher.filters.scoring import Tile, token_losses, transcript_tiles
 from statecatcher.model import AsrModel
 from statecatcher.records import Recording, Segment

@@ -12,8 +12,8 @@ from statecatcher.cli import cli
 from statecatcher.data.lanes import LaneBatcher
 from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment
 from statecatcher.filters import FilterStage, Rejection
+from statecatcher.filters.detectors import KnownPhrases
 from statecatcher.filters.model import LossOutlier
-from statecatcher.filters.text import KnownPhrases
 from statecatcher.records import Recording, Segment
 from statecatcher.registry import UnknownNameError
 from statecatcher.testing.dummies import make_recordings
@@ -173,7 +173,7 @@ def test_filter_report_command_summarises_per_detector(tmp_path):
 
 # -- checkpoints: running references, the batcher's snapshot, the report after a kill --------------------------
 def rate_stage(**options):
-    from statecatcher.filters.text import RateOutlier
+    from statecatcher.filters.detectors import RateOutlier
 
     return FilterStage([RateOutlier(warmup=3, window=6, threshold=1.0, **options), LossOutlier(warmup=2, window=6)])
 

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from statecatcher.data.features import FeatureConfig, recording_features
+from statecatcher.data.fbank import FeatureConfig
+from statecatcher.data.features import recording_features
 from statecatcher.model import AsrModel
 from statecatcher.nn.normalize import FeatureNormalizer
 from statecatcher.nn.spec_augment import SpecAugmentConfig, spec_augment

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._lazy import lazy_getattr
+from ._version import __version__
 from .hookspecs import hookimpl
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "Recording": "statecatcher.records",
@@ -25,12 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'statecatcher' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def _create(kind: str, name: str, *args: Any, **kwargs: Any) -> Any:

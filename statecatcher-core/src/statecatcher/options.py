@@ -23,8 +23,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .configfile import ConfigError, tomllib
 from .registry import Entry
-from .train.config import ConfigError, tomllib
 
 SCALARS = (bool, int, float, str)
 

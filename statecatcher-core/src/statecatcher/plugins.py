@@ -23,7 +23,8 @@ from typing import Any
 
 import pluggy
 
-from . import __version__, hookspecs
+from . import hookspecs
+from ._version import __version__
 from .registry import KINDS, Entry, PluginError, Registry
 
 ENTRY_POINT_GROUP = "statecatcher"

@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 Seconds = float
+
+# the frame grid every module shares: feature frames and training-segment boundaries fall on multiples of it
+FRAME_SHIFT: Seconds = 0.01
 SAMPLE_RATE = 16_000  # every waveform inside statecatcher is mono float32 at 16 kHz
 
 

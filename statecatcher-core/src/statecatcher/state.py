@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
-State = Any
+from .protocols import State
 
 
 def map_state(fn: Callable[..., torch.Tensor], state: State, *others: State) -> State:

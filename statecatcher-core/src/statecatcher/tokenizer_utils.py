@@ -2,15 +2,19 @@
 
 A model directory is self-describing: the tokenizer's own files plus ``normalizer.json`` (the
 :class:`~statecatcher.text.TextNormalizer` settings the targets were normalised with), so decoding and WER
-use the same normalisation as training.
+use the same normalisation as training.  ``tokenizer_payload``/``load_tokenizer`` carry a trained tokenizer
+as data inside checkpoints and model packs.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from . import plugins
 from .protocols import Tokenizer
 from .text import TextNormalizer
 
@@ -59,3 +63,18 @@ def _saved_model_matches(tokenizer: Tokenizer, vocab_size: int, model_dir: Path,
     except FileNotFoundError:
         return False
     return tokenizer.vocab_size == vocab_size and saved_normalizer == normalizer
+
+
+def tokenizer_payload(name: str, options: dict, model_dir: Path) -> dict[str, Any]:
+    """The tokenizer as data: plugin name, options and the bytes of every file in its model dir."""
+    files = {p.name: p.read_bytes() for p in sorted(Path(model_dir).iterdir()) if p.is_file()}
+    return {"name": name, "options": dict(options), "files": files}
+
+
+def load_tokenizer(payload: dict[str, Any]) -> Any:
+    tokenizer = plugins.get("tokenizer", payload["name"]).create(**payload["options"])
+    with tempfile.TemporaryDirectory(prefix="statecatcher-tok-") as tmp:
+        for name, data in payload["files"].items():
+            (Path(tmp) / name).write_bytes(data)
+        tokenizer.load(Path(tmp))
+    return tokenizer

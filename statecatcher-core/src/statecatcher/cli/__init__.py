@@ -1,9 +1,9 @@
 """The ``statecatcher`` command: a click group whose sub-commands load lazily.
 
 Built-in commands are listed in :data:`BUILTIN_COMMANDS` as ``"module:function"`` inside this package; the
-command name is the function name with dashes (``list_plugins`` -> ``list-plugins``), and a module that does
-not exist (yet) is simply not offered.  Plugins add commands through the ``register_commands(cli)`` hook,
-called after :func:`statecatcher.plugins.load_plugins`.  Nothing here imports torch: command modules keep
+command name is the function name with dashes (``list_plugins`` -> ``list-plugins``); a listed module that
+does not exist is an error naming it.  Plugins add commands through the ``register_commands(cli)`` hook, called
+after :func:`statecatcher.plugins.load_plugins`.  Nothing here imports torch: command modules keep
 heavy imports inside their functions, so ``statecatcher --help`` stays fast.  An error a command does not
 turn into a click error itself is printed as one line (:mod:`.errors`); ``--debug`` shows its traceback.
 """
@@ -15,7 +15,7 @@ import importlib.util
 
 import click
 
-from .. import __version__
+from .._version import __version__
 from ..registry import PluginError
 from .errors import DEBUG_META, as_click_error, debugging
 
@@ -27,7 +27,6 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "eval_cmd:evaluate as eval",
     "plot_cmd:plot",
     "pack_cmd:pack",
-    "experiment_cmd:experiment",
     "filter_report_cmd:filter_report",
     "lm_cmd:lm",
 )
@@ -40,12 +39,12 @@ def command_name(spec: str) -> str:
 
 
 def _available_builtins() -> dict[str, str]:
-    """Command name -> spec, for the built-in command modules that exist."""
-    return {
-        command_name(spec): spec
-        for spec in BUILTIN_COMMANDS
-        if importlib.util.find_spec(f"{__name__}.{spec.partition(':')[0]}") is not None
-    }
+    """Command name -> spec for every built-in command; a module listed but missing raises ``PluginError``."""
+    missing = [spec for spec in BUILTIN_COMMANDS
+               if importlib.util.find_spec(f"{__name__}.{spec.partition(':')[0]}") is None]
+    if missing:
+        raise PluginError(f"BUILTIN_COMMANDS lists modules that do not exist in {__name__}: {', '.join(missing)}")
+    return {command_name(spec): spec for spec in BUILTIN_COMMANDS}
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -74,7 +73,10 @@ class LazyGroup(click.Group):
 
     def builtins(self) -> dict[str, str]:
         if self._builtins is None:
-            self._builtins = _available_builtins()
+            try:
+                self._builtins = _available_builtins()
+            except PluginError as exc:  # a packaging mistake: one line, never a command silently gone
+                raise click.ClickException(str(exc)) from exc
         return self._builtins
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -43,7 +43,8 @@ class PluginOptionsCommand(click.Command):
 
     def chosen(self, args: list[str]) -> dict[str, Any]:
         """The plugin choices: run-config defaults <- the ``--config`` file <- flags in ``args``."""
-        from ..train.config import RunConfig, tomllib
+        from ..configfile import tomllib
+        from ..train.config import RunConfig
 
         values = RunConfig().to_dict()
         by_name = {param.name: param for param in self.base_params if isinstance(param, click.Option)}

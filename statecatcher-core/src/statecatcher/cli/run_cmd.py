@@ -109,9 +109,9 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
 
     The options of the chosen plugins show up as flags: `statecatcher run --encoder xlstm --help`.
     """
+    from ..configfile import ConfigError
     from ..options import check_plugin_options
     from ..registry import PluginError
-    from ..train.config import ConfigError
     from .resolve import resolve
 
     try:

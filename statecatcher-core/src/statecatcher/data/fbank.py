@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from statecatcher.records import FRAME_SHIFT
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -21,7 +23,7 @@ class FeatureConfig:
 
     sample_rate: int = 16000
     num_mel_bins: int = 80
-    frame_shift: float = 0.01
+    frame_shift: float = FRAME_SHIFT  # the shared frame grid (records.py); segments assume it
     frame_length: float = 0.025
     dither: float = 0.0
     kind: str = "fbank"

@@ -23,7 +23,7 @@ import torch
 
 from statecatcher.data.fbank import FeatureConfig, fbank, span_samples
 
-__all__ = ["FeatureConfig", "StreamingFeatures", "features_for_span", "recording_features"]
+__all__ = ["StreamingFeatures", "features_for_span", "recording_features"]
 
 
 def _fbank(samples: np.ndarray, config: FeatureConfig) -> torch.Tensor:

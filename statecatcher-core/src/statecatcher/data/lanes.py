@@ -35,12 +35,11 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from statecatcher.data.batch import Batch
-from statecatcher.data.fbank import span_samples, timed_fbank
-from statecatcher.data.features import FeatureConfig
+from statecatcher.data.fbank import FeatureConfig, span_samples, timed_fbank
 from statecatcher.data.lane_plan import LaneItem, LanePlanner
 from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment
 from statecatcher.protocols import DataSource
-from statecatcher.records import Recording
+from statecatcher.records import FRAME_SHIFT, Recording
 from statecatcher.text import normalize
 
 
@@ -97,9 +96,9 @@ class LaneBatcher:
                  rank: int = 0, world_size: int = 1, epoch: int = 0, normalizer: Callable[[str], str] = normalize,
                  num_workers: int = 2, prefetch: int = 4, decode_ahead: int = 2, feature_processes: int = 0,
                  label_filter: Callable[[Recording, TrainingSegment, torch.Tensor], Any] | None = None):
-        if abs(segmenter.frame_shift - features.frame_shift) > 1e-9:
-            raise ValueError(f"segmenter frame_shift {segmenter.frame_shift} s differs from the features' "
-                             f"{features.frame_shift} s")
+        if abs(features.frame_shift - FRAME_SHIFT) > 1e-9:  # segment boundaries would fall between frames
+            raise ValueError(f"features: frame_shift {features.frame_shift} s is not the shared frame grid "
+                             f"FRAME_SHIFT = {FRAME_SHIFT} s (statecatcher.records)")
         if num_workers < 0 or prefetch < 1 or feature_processes < 0:
             raise ValueError("need num_workers >= 0, prefetch >= 1 and feature_processes >= 0, got "
                              f"{num_workers}, {prefetch} and {feature_processes}")

@@ -1,6 +1,6 @@
 """Cut one recording into consecutive training segments that tile it, never splitting a transcript segment.
 
-The rule, in frames of ``frame_shift`` (10 ms) so every boundary maps to whole feature frames:
+The rule, in frames of ``FRAME_SHIFT`` (10 ms, records.py) so every boundary maps to whole feature frames:
 
 1. The recording spans ``[0, D)`` with ``D = ceil(duration / frame_shift)`` frames.  Transcript segments
    are clamped to it, sorted, and overlapping ones merged into *blocks* (a block is never cut).
@@ -24,20 +24,22 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Literal
 
-from statecatcher.records import Recording, Seconds
+from statecatcher.records import FRAME_SHIFT, Recording, Seconds
 
 _EPS = 1e-6  # float tolerance when converting seconds to frames
 
 
 @dataclass(frozen=True)
 class SegmenterConfig:
-    """Target, minimum and maximum segment length in seconds; what to do with overlong transcript segments."""
+    """Target, minimum and maximum segment length in seconds; what to do with overlong transcript segments.
+
+    The one validation of these settings: ``RunConfig.validate`` builds this to check its segmenter keys.
+    """
 
     segment_seconds: Seconds = 16.0
     min_seconds: Seconds = 4.0
     max_seconds: Seconds = 24.0
     overlong: Literal["keep", "skip"] = "keep"
-    frame_shift: Seconds = 0.01
 
     def __post_init__(self):
         if not 0 < self.min_seconds <= self.segment_seconds <= self.max_seconds:
@@ -86,7 +88,7 @@ class _Block:
 
 def segment_recording(recording: Recording, config: SegmenterConfig = SegmenterConfig()) -> list[TrainingSegment]:
     """Tile ``recording`` into :class:`TrainingSegment` s (see the module docstring for the rule)."""
-    shift = config.frame_shift
+    shift = FRAME_SHIFT
     total = math.ceil(recording.duration / shift - _EPS)
     if total <= 0:
         return []

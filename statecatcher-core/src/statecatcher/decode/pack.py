@@ -8,7 +8,6 @@ the inference-only subset, which moves between machines without its run director
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,10 @@ from typing import Any
 import torch
 
 from ..checkpoint_io import find_checkpoint, load_checkpoint
-from ..data.features import FeatureConfig
+from ..data.fbank import FeatureConfig
 from ..model import AsrModel, build_model
-from ..plugins import get
 from ..text import TextNormalizer
+from ..tokenizer_utils import load_tokenizer
 
 PACK_FORMAT = "statecatcher-pack/1"
 PACK_KEYS = ("format", "model", "config", "tokenizer", "normalizer", "vocab_size", "blank_id", "features")
@@ -49,21 +48,6 @@ def _lm_text(path: str | Path, payload: dict[str, Any]) -> str | None:
     """The LM file beside the model if there is one, else the LM inside the pack, else None."""
     lm_file = model_lm_file(path)
     return lm_file.read_text(encoding="utf-8") if lm_file.is_file() else payload.get("lm")
-
-
-def tokenizer_payload(name: str, options: dict, model_dir: Path) -> dict[str, Any]:
-    """The tokenizer as data: plugin name, options and the bytes of every file in its model dir."""
-    files = {p.name: p.read_bytes() for p in sorted(Path(model_dir).iterdir()) if p.is_file()}
-    return {"name": name, "options": dict(options), "files": files}
-
-
-def load_tokenizer(payload: dict[str, Any]) -> Any:
-    tokenizer = get("tokenizer", payload["name"]).create(**payload["options"])
-    with tempfile.TemporaryDirectory(prefix="statecatcher-tok-") as tmp:
-        for name, data in payload["files"].items():
-            (Path(tmp) / name).write_bytes(data)
-        tokenizer.load(Path(tmp))
-    return tokenizer
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", which: str = "last") -> LoadedModel:

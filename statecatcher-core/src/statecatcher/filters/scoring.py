@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import torch
 
 from statecatcher.data.features import features_for_span
-from statecatcher.records import Recording
+from statecatcher.records import FRAME_SHIFT, Recording
 
 Key = tuple[str, int]  # (recording id, transcript segment index)
 
@@ -31,7 +31,7 @@ class Tile(NamedTuple):
     indices: tuple[int, ...]
 
 
-def transcript_tiles(recording: Recording, frame_shift: float = 0.01) -> list[Tile]:
+def transcript_tiles(recording: Recording, frame_shift: float = FRAME_SHIFT) -> list[Tile]:
     """Tiles that cover ``[0, duration)`` without gap or overlap, one per transcript segment (or per group of
     overlapping ones), cut in the middle of the gaps between them; text-less recordings give none."""
     order = sorted(range(len(recording.segments)), key=lambda i: (recording.segments[i].start, i))

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from statecatcher.filters.text import frame_levels_db, speech_fraction
+from statecatcher.filters.detectors import frame_levels_db, speech_fraction
 from statecatcher.jsonl import drop_rows_after
 from statecatcher.records import Recording, Segment
 

@@ -6,8 +6,7 @@ chunking; the ``*Conformance`` classes wrap them as pytest tests: subclass, prov
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from statecatcher._lazy import lazy_getattr
 
 _LAZY = {
     "ConformanceError": "statecatcher.testing.checks",
@@ -18,10 +17,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'statecatcher.testing' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = list(_LAZY)

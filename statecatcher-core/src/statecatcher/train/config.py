@@ -12,20 +12,15 @@ import dataclasses
 import json
 import math
 import re
-import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..configfile import ConfigError, tomllib
 from ..data.segmenter import SegmenterConfig, training_segmenter
 from ..nn.spec_augment import SpecAugmentConfig
 from .presets import PRESETS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 def opt(default: Any, help: str) -> Any:
@@ -33,10 +28,6 @@ def opt(default: Any, help: str) -> Any:
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
-
-
-class ConfigError(ValueError):
-    """A config key is unknown or has the wrong type; the message names the key and its origin."""
 
 
 @dataclass
@@ -118,11 +109,8 @@ class RunConfig:
             (self.accumulate_segments >= 1, "accumulate_segments", "must be >= 1"),
             (self.accumulate_segments % self.tbptt_segments == 0, "accumulate_segments",
              f"must be a multiple of tbptt_segments ({self.tbptt_segments})"),
-            (0 < self.min_segment_seconds <= self.segment_seconds <= self.max_segment_seconds,
-             "segment_seconds", "need 0 < min_segment_seconds <= segment_seconds <= max_segment_seconds"),
             (self.schedule in ("cosine", "noam", "constant"), "schedule", "must be cosine, noam or constant"),
             (self.precision in ("auto", "fp32", "bf16"), "precision", "must be auto, fp32 or bf16"),
-            (self.overlong_segments in ("keep", "skip"), "overlong_segments", "must be keep or skip"),
             (":" in self.data, "data", "must look like NAME:SPEC, e.g. local:corpus/ or speechcatcher:http://..."),
             (self.epochs >= 1 or self.max_steps > 0, "epochs", "must be >= 1 (or set max_steps)"),
             (self.lr > 0, "lr", "must be > 0"),
@@ -145,6 +133,11 @@ class RunConfig:
         for ok, key, message in checks:
             if not ok:
                 raise ConfigError(f"config key {key!r}: {message}")
+        try:  # the segmenter keys are checked where they are used, once
+            self.segmenter()
+        except ValueError as exc:
+            raise ConfigError(f"config keys segment_seconds/min_segment_seconds/max_segment_seconds/"
+                              f"overlong_segments: {exc}") from exc
         return self
 
     def segmenter(self) -> SegmenterConfig:

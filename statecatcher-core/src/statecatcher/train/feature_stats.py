@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from ..data.features import FeatureConfig, features_for_span
+from ..data.fbank import FeatureConfig
+from ..data.features import features_for_span
 from ..files import write_atomically
 
 STATS_FILE = "feature_stats.json"

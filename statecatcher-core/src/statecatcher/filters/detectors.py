@@ -1,4 +1,5 @@
-"""Built-in detectors of hallucinated transcript segments that need only the text, its timing and its audio.
+"""Built-in detectors of hallucinated transcript segments: from the text, its timing, Whisper's no-speech
+probability and the energy of its audio (no model needed; the model-based one is filters/model.py).
 
 Each is a :class:`~statecatcher.protocols.LabelFilter`: ``score(segment, context) -> (score, reject)``, with
 thresholds as constructor options (``--filter-opt compression_ratio.threshold=2.0``).  The score's meaning

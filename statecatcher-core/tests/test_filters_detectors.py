@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from statecatcher.filters import DEFAULT_FILTERS
-from statecatcher.filters.text import (
+from statecatcher.filters.detectors import (
     CharRate,
     CompressionRatio,
     KnownPhrases,

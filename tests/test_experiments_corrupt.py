@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from experiments.corrupt import KINDS, OUTROS, corrupt_recordings, segment_labels
 from statecatcher.cli.run_cmd import config_from_cli
-from statecatcher.filters.corrupt import KINDS, OUTROS, corrupt_recordings, segment_labels
 from statecatcher.records import SAMPLE_RATE
 from statecatcher.testing.dummies import make_recordings
 

@@ -1,12 +1,12 @@
 """Does filtering pay?  Train on corrupted labels with and without the label filters, compare the WER.
 
-    python -m statecatcher.filters.experiment --out runs/filter-experiment     # 2 x 2000 steps, ~7 min on CPU
-    python -m statecatcher.filters.experiment --out DIR --steps 300 --seed 1   # quicker (both stay at ~100% WER)
+    python -m experiments.filters --out runs/filter-experiment     # 2 x 2000 steps, ~7 min on CPU
+    python -m experiments.filters --out DIR --steps 300 --seed 1   # quicker (both stay at ~100% WER)
 
 The corpus is a small synthetic speech corpus (statecatcher-synth: 4 episodes of 1-1.5 min, seed 1234, 2
 of them for training; built on first use and cached), its speaker turns split into their sentences
 (Whisper-sized segments).
-``--share`` of the training split's transcript segments are corrupted (:mod:`statecatcher.filters.corrupt`:
+``--share`` of the training split's transcript segments are corrupted (:mod:`experiments.corrupt`:
 looped phrases, text over muted audio, swapped texts, invented outros).  Both runs share seed, model (a
 small LSTM + CTC), data order and steps; the filtered run uses every built-in filter (``DEFAULT_FILTERS``).
 At this size a CPU model cannot generalise to unseen episodes, so both are scored on the audio they trained
@@ -22,10 +22,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from experiments.corpus import synth_corpus
+from experiments.corrupt import corrupt_recordings, segment_labels, sentence_segments
+from experiments.recipe import decode, open_model, run_config
 from statecatcher.data.segmenter import SegmenterConfig, segment_recording
-from statecatcher.experiments.corpus import synth_corpus
 from statecatcher.filters import DEFAULT_FILTERS
-from statecatcher.filters.corrupt import corrupt_recordings, segment_labels, sentence_segments
 from statecatcher.filters.report import read_report
 from statecatcher.records import Recording
 from statecatcher.testing.dummies import write_local_corpus
@@ -55,19 +56,13 @@ def build_corpus(out: Path, *, share: float, seed: int) -> tuple[Path, Path, dic
             segment_labels(corrupted, corruptions))
 
 
-def run_config(corpus: Path, run_dir: Path, *, steps: int, seed: int, filters: bool) -> Any:
-    from statecatcher.train.config import RunConfig
-
-    return RunConfig.from_dict({
-        "encoder": "lstm", "loss": "ctc", "tokenizer": "sentencepiece", "data": f"local:{corpus}",
-        "encoder_options": {"hidden_dim": 96, "num_layers": 2}, "vocab_size": 64, "run_dir": str(run_dir),
-        "batch_size": 2, "segment_seconds": SEGMENTER.segment_seconds, "min_segment_seconds": SEGMENTER.min_seconds,
-        "max_segment_seconds": SEGMENTER.max_seconds, "lr": 3e-3, "warmup_steps": 5, "schedule": "constant",
-        "epochs": 1000, "max_steps": steps, "log_every": 10, "checkpoint_every": 100_000, "trackers": ["jsonl"],
-        "num_workers": 1, "seed": seed, "threads": 1,  # one torch thread: small matrices, a shared CPU
-        "label_filters": list(DEFAULT_FILTERS) if filters else [],
-        "filter_options": {"loss_outlier": {"warmup": 100, "window": 200}} if filters else {},
-    })
+def filter_run_config(corpus: Path, run_dir: Path, *, steps: int, seed: int, filters: bool) -> Any:
+    """The shared recipe (experiments/recipe.py): LSTM 2 x 96 + CTC, two lanes, 5 warm-up steps; with
+    ``filters`` every built-in label filter on."""
+    return run_config(corpus, run_dir, segmenter=SEGMENTER, steps=steps, seed=seed, encoder="lstm", loss="ctc",
+                      encoder_options={"hidden_dim": 96, "num_layers": 2}, batch_size=2, warmup_steps=5,
+                      label_filters=list(DEFAULT_FILTERS) if filters else [],
+                      filter_options={"loss_outlier": {"warmup": 100, "window": 200}} if filters else {})
 
 
 def filter_quality(corpus: Path, run_dir: Path, labels: dict[tuple[str, int], str]) -> dict[str, float]:
@@ -91,14 +86,9 @@ def filter_quality(corpus: Path, run_dir: Path, labels: dict[tuple[str, int], st
 
 def evaluate(clean: Path, run_dir: Path) -> dict[str, float]:
     """WER and CER of ``run_dir``'s model on the training audio against its clean transcripts."""
-    from statecatcher.decode.evaluate import evaluate_recordings, evaluate_segments
-    from statecatcher.decode.pack import load_model
-    from statecatcher.plugins import get
-
-    loaded = load_model(run_dir)
-    source = get("data_source", "local").create(str(clean))
-    whole = evaluate_recordings(loaded, source, split="train")
-    segments = evaluate_segments(loaded, source, split="train", segmenter=SEGMENTER)
+    loaded, source = open_model(run_dir, clean)
+    whole = decode(loaded, source, split="train", how="recording", segmenter=SEGMENTER)
+    segments = decode(loaded, source, split="train", how="segment_carried", segmenter=SEGMENTER)
     return {"wer_recording": whole.wer, "cer_recording": whole.cer, "wer_segment": segments.wer,
             "cer_segment": segments.cer}
 
@@ -115,7 +105,7 @@ def run_experiment(out: str | Path, *, steps: int = 2000, share: float = 0.2, se
         "transcript_segments": {kind: sum(v == kind for v in labels.values()) for kind in kinds},
     }
     for name, filters in (("baseline", False), ("filtered", True)):
-        summary = train(run_config(corpus, out / name, steps=steps, seed=seed, filters=filters))
+        summary = train(filter_run_config(corpus, out / name, steps=steps, seed=seed, filters=filters))
         results[name] = {**evaluate(clean, out / name), "final_loss": summary.losses[-1],
                          "train_seconds": round(summary.wall_seconds, 1)}
         if filters:
@@ -125,7 +115,7 @@ def run_experiment(out: str | Path, *, steps: int = 2000, share: float = 0.2, se
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m statecatcher.filters.experiment", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m experiments.filters", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output directory (corpus, runs, results.json)")
     parser.add_argument("--steps", type=int, default=2000, help="training steps of each run")

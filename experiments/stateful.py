@@ -1,7 +1,7 @@
 """Does carried state pay off?  Train the same small model stateful and stateless, compare on long episodes.
 
-    python -m statecatcher.experiments.stateful --out runs/experiment                 # default scale, CPU
-    python -m statecatcher.experiments.stateful --out DIR --scale 8 --encoders lstm,rwkv7,xlstm --losses ctc,rnnt
+    python -m experiments.stateful --out runs/experiment                 # default scale, CPU
+    python -m experiments.stateful --out DIR --scale 8 --encoders lstm,rwkv7,xlstm --losses ctc,rnnt
 
 For every encoder x loss, two runs share seed, model, data order and step budget: *stateful* (the encoder
 state carried across a recording's consecutive segments, gradient detached) and *stateless* (every lane reset
@@ -34,8 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from experiments.corpus import synth_corpus
+from experiments.recipe import DECODES, decode, open_model, run_config
 from statecatcher.data.segmenter import SegmenterConfig
-from statecatcher.experiments.corpus import synth_corpus
 
 SEGMENTER = SegmenterConfig(segment_seconds=8.0, min_seconds=2.0, max_seconds=16.0)
 BASE_EPISODES = 4
@@ -53,26 +54,15 @@ ENCODER_OPTIONS = {
 LOSS_OPTIONS = {"rnnt": {"topology": "modified", "ctc_loss_scale": 0.5, "context_size": 1, "pred_dim": 64,
                          "joiner_dim": 96}}
 MODES = ("stateful", "stateless")
-DECODES = {"segment_reset": "segment, reset", "segment_carried": "segment, carried",
-           "recording": "whole recording"}
 
 
-def run_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int, seed: int,
-               stateless: bool) -> Any:
-    """The shared recipe (small model, one lane, constant lr 3e-3 after 20 warm-up steps); only ``stateless``
-    differs."""
-    from statecatcher.train.config import RunConfig
-
-    return RunConfig.from_dict({
-        "encoder": encoder, "loss": loss, "tokenizer": "sentencepiece", "data": f"local:{corpus}",
-        "encoder_options": ENCODER_OPTIONS.get(encoder, {}), "loss_options": LOSS_OPTIONS.get(loss, {}),
-        "vocab_size": 64, "run_dir": str(run_dir),
-        "batch_size": LANES, "segment_seconds": SEGMENTER.segment_seconds, "min_segment_seconds": SEGMENTER.min_seconds,
-        "max_segment_seconds": SEGMENTER.max_seconds, "lr": 3e-3, "warmup_steps": 20, "schedule": "constant",
-        "grad_clip": 1.0, "epochs": 100_000, "max_steps": steps, "log_every": 10, "checkpoint_every": 100_000,
-        "trackers": ["jsonl"], "num_workers": 1, "seed": seed, "threads": 1,  # small matrices, a shared CPU
-        "stateless": stateless,
-    })
+def pair_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int, seed: int,
+                stateless: bool) -> Any:
+    """The shared recipe (experiments/recipe.py) with a small model, one lane, 20 warm-up steps and gradient
+    clip 1.0; the two runs of a pair differ only in ``stateless``."""
+    return run_config(corpus, run_dir, segmenter=SEGMENTER, steps=steps, seed=seed, encoder=encoder, loss=loss,
+                      encoder_options=ENCODER_OPTIONS.get(encoder, {}), loss_options=LOSS_OPTIONS.get(loss, {}),
+                      batch_size=LANES, warmup_steps=20, grad_clip=1.0, stateless=stateless)
 
 
 def scores(report: Any) -> dict[str, float]:
@@ -84,23 +74,11 @@ def scores(report: Any) -> dict[str, float]:
 
 def evaluate(run_dir: Path, corpus: Path, splits: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """``{split: {decode: scores}}`` of ``run_dir``'s model for every decode in :data:`DECODES`."""
-    from statecatcher.decode.evaluate import evaluate_recordings, evaluate_segments
-    from statecatcher.decode.pack import load_model
-    from statecatcher.plugins import get
-
-    loaded = load_model(run_dir)
-    source = get("data_source", "local").create(str(corpus), shuffle=False)
-    results = {}
-    for split in splits:
-        results[split] = {
-            "segment_reset": scores(evaluate_segments(loaded, source, split=split, batch_size=2,
-                                                      segmenter=SEGMENTER, stateless=True)),
-            "segment_carried": scores(evaluate_segments(loaded, source, split=split, batch_size=2,
-                                                        segmenter=SEGMENTER, stateless=False)),
-            "recording": scores(evaluate_recordings(loaded, source, split=split,
-                                                    chunk_seconds=SEGMENTER.segment_seconds)),
-        }
-    return results
+    loaded, source = open_model(run_dir, corpus, shuffle=False)
+    return {split: {how: scores(decode(loaded, source, split=split, how=how, segmenter=SEGMENTER, batch_size=2,
+                                       chunk_seconds=SEGMENTER.segment_seconds))
+                    for how in DECODES}
+            for split in splits}
 
 
 def machine() -> dict[str, Any]:
@@ -145,8 +123,8 @@ def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], 
             for mode in MODES:
                 name = f"{encoder}-{loss}-{mode}"
                 run_dir = out / name
-                summary = train(run_config(corpus, run_dir, encoder=encoder, loss=loss, steps=steps, seed=seed,
-                                           stateless=mode == "stateless"))
+                summary = train(pair_config(corpus, run_dir, encoder=encoder, loss=loss, steps=steps, seed=seed,
+                                            stateless=mode == "stateless"))
                 tail = summary.losses[-max(1, len(summary.losses) // 10):]
                 results["runs"][name] = {
                     "encoder": encoder, "loss": loss, "mode": mode, "steps": summary.steps,
@@ -256,7 +234,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
     lines = [
         "# Does carried state pay off? Stateful vs stateless training on long episodes",
         "",
-        "Generated by `statecatcher.experiments.stateful` (`nox -s experiment`); every number below comes from "
+        "Generated by `experiments/stateful.py` (`nox -s experiment`); every number below comes from "
         "that run's `results.json`. Do not edit by hand: rerun the command.",
         "",
         "## Setup",
@@ -332,7 +310,7 @@ def names(value: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m statecatcher.experiments.stateful", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m experiments.stateful", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output directory (run dirs, results.json)")
     parser.add_argument("--scale", type=float, default=1.0,
@@ -346,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.scale <= 0:
         parser.error(f"--scale must be > 0, got {args.scale}")
-    command = shlex.join(["python", "-m", "statecatcher.experiments.stateful",
+    command = shlex.join(["python", "-m", "experiments.stateful",
                           *(argv if argv is not None else sys.argv[1:])])
     results = run_experiment(args.out, scale=args.scale, encoders=args.encoders, losses=args.losses,
                              seed=args.seed, splits=args.splits, command=command)
