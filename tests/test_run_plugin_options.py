@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from statecatcher.cli import cli
-from statecatcher.options import options_of
+from statecatcher.options import declaration_problems, options_of
 from statecatcher.plugins import get_registry
+from statecatcher.registry import Entry
 
 NO_DATA = ["--data", "local:/no/such/corpus", "--run-dir", "/no/such/run"]
 NO_SERVER = 'data = "speechcatcher:http://127.0.0.1:9"\n'  # port 9 (discard): nothing listens
@@ -32,10 +33,45 @@ def run(*args: str):
     return CliRunner().invoke(cli, ["run", *args], terminal_width=200)
 
 
-def test_every_registered_help_text_names_a_real_option():
-    for entry in get_registry().entries():
-        if entry.options:
-            assert set(entry.options) <= set(options_of(entry).options), f"{entry.kind} {entry.name}"
+def test_every_plugin_option_is_declared_once_with_help_and_every_declaration_names_an_option():
+    """Both directions, over every installed plugin and built-in: no option without help text, no help (or
+    secret) for a name that is no option, and every declared secret redacted when saved."""
+    problems = [problem for entry in get_registry().entries() for problem in declaration_problems(options_of(entry))]
+    assert problems == []
+    assert get_registry().get("data_source", "speechcatcher").secrets == {"api_key"}
+
+
+def test_declaration_problems_names_each_kind_of_mistake():
+    def factory(input_dim, *, hidden: int = 4, width: int = 2, key: str = ""):
+        ...
+
+    entry = Entry("encoder", "probe", factory, "probe-plugin", options={"hidden": "width of it", "hiden": "typo"},
+                  secrets=frozenset({"key", "password_hint", "nothing"}))
+    assert declaration_problems(options_of(entry)) == [
+        "encoder 'probe' (plugin 'probe-plugin'): option 'key' has no help text in register(options=...)",
+        "encoder 'probe' (plugin 'probe-plugin'): option 'width' has no help text in register(options=...)",
+        "encoder 'probe' (plugin 'probe-plugin'): register(options=...) documents 'hiden', which is no option of "
+        "its factory",
+        "encoder 'probe' (plugin 'probe-plugin'): register(secrets=...) names 'nothing', which is no option of "
+        "its factory",
+        "encoder 'probe' (plugin 'probe-plugin'): register(secrets=...) names 'password_hint', which is no option "
+        "of its factory",
+        "encoder 'probe' (plugin 'probe-plugin'): secret option 'key' would be saved unredacted "
+        "(statecatcher.secrets.is_secret_name)",
+    ]
+
+
+def test_the_declared_secret_api_key_is_a_plugin_flag_that_never_shows_a_value_and_is_redacted(captured_config,
+                                                                                                tmp_path):
+    shown = " ".join(run("--data", "speechcatcher:http://127.0.0.1:9", "--help").output.split())
+    assert "--speechcatcher-api-key TEXT [speechcatcher] the server's API key" in shown
+    assert "[secret: redacted in config.toml, checkpoints and logs]" in shown
+    assert "--api-key" not in shown.replace("--speechcatcher-api-key", "")  # no special flag of core's any more
+    run("--data", "speechcatcher:http://127.0.0.1:9", "--speechcatcher-api-key", "k-123", "--run-dir",
+        str(tmp_path / "run"))
+    (config,) = captured_config
+    assert config.data_options == {"api_key": "k-123"}
+    assert config.to_dict()["data_options"] == {"api_key": "***"}
 
 
 def test_run_help_shows_the_chosen_encoder_and_loss_options():

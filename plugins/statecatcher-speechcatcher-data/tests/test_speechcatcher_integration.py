@@ -93,7 +93,7 @@ def test_statecatcher_run_trains_several_epochs_against_speechcatcher_data_with_
     the default language, the default retries; three epochs."""
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "statecatcher", "run", "--data", f"speechcatcher:{upstream.url}/apiv1",
-               "--api-key", TEST_API_KEY, "--run-dir", str(run_dir), "--epochs", "3", "--log-every", "1",
+               "--speechcatcher-api-key", TEST_API_KEY, "--run-dir", str(run_dir), "--epochs", "3", "--log-every", "1",
                "--lstm-hidden-dim", "32", "--lstm-num-layers", "1", "--vocab-size", "32", "--batch-size", "2",
                "--segment-seconds", "3", "--min-segment-seconds", "1", "--max-segment-seconds", "6",
                "--warmup-steps", "2", "--num-workers", "1", "--device", "cpu", "--tracker", "jsonl"]

@@ -2,7 +2,10 @@
 
 ``XLSTMEncoder(input_dim=80, hidden_dim=256, pattern="m,m,s,m", ...)`` gives the encoder ``xlstm`` the options
 ``hidden_dim``, ``pattern``, ...: their names, defaults and types come from the factory's signature
-(:func:`inspect.signature`), their help text from ``register(..., options={"pattern": "block pattern"})``.
+(:func:`inspect.signature`), their help text from the one declaration ``register(..., options={"pattern":
+"block pattern"})``, which must cover every option and name no other (:func:`declaration_problems`); options
+holding a secret are named there too (``register(..., secrets=("api_key",))``): their flags never show a value
+and every saved config and log redacts them.
 Parameters the trainer fills itself (:data:`SUPPLIED_BY_CORE`, e.g. an encoder's ``input_dim``) are not options.
 
 Where a run config keeps them (:data:`SLOTS`): ``encoder_options`` for the chosen ``encoder``, and so on;
@@ -73,6 +76,7 @@ class PluginOption:
     type: type | None
     default: Any
     help: str = ""
+    secret: bool = False  # declared secret (an API key): redacted when saved or logged, never shown
 
     @property
     def flag(self) -> str:
@@ -110,8 +114,26 @@ def options_of(entry: Entry) -> PluginOptions:
         elif (param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and param.name not in skip
               and param.default is not param.empty):
             options[param.name] = PluginOption(entry.name, param.name, _scalar_type(param), param.default,
-                                               entry.options.get(param.name, ""))
+                                               entry.options.get(param.name, ""), param.name in entry.secrets)
     return PluginOptions(entry, options, open_ended)
+
+
+def declaration_problems(plugin: PluginOptions) -> list[str]:
+    """What is wrong with a plugin's option declaration: options without help text, help for a name that is
+    no option, secrets naming no option, and secrets that a saved config would not redact.  ``[]`` when sound."""
+    from .secrets import is_secret_name
+
+    entry, names = plugin.entry, set(plugin.options)
+    where = f"{entry.kind} {entry.name!r} ({entry.origin})"
+    problems = [f"{where}: option {n!r} has no help text in register(options=...)"
+                for n in sorted(names) if not plugin.options[n].help]
+    problems += [f"{where}: register(options=...) documents {n!r}, which is no option of its factory"
+                 for n in sorted(set(entry.options) - names)]
+    problems += [f"{where}: register(secrets=...) names {n!r}, which is no option of its factory"
+                 for n in sorted(entry.secrets - names)]
+    problems += [f"{where}: secret option {n!r} would be saved unredacted (statecatcher.secrets.is_secret_name)"
+                 for n in sorted(entry.secrets & names) if not is_secret_name(n)]
+    return problems
 
 
 def _signature(factory: Any) -> inspect.Signature:

@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -141,12 +141,15 @@ def call_hookimpl(hook_name: str, impl: pluggy.HookImpl, **available: Any) -> An
 
 
 def _register_callback(registry: Registry, kind: str, plugin_name: str):
-    """The ``register(name, factory, *, description="", options=None)`` callback one plugin's hook receives;
-    ``options`` maps the factory's keyword parameters to help text (see :mod:`statecatcher.options`)."""
+    """The ``register(name, factory, *, description="", options=None, secrets=())`` callback one plugin's hook
+    receives; ``options`` maps every keyword parameter of the factory to its help text, ``secrets`` names those
+    that hold a secret (see :mod:`statecatcher.options`)."""
     distribution, version = distribution_of(plugin_name)
 
-    def register(name: str, factory, *, description: str = "", options: dict[str, str] | None = None) -> None:
-        registry.add(Entry(kind, name, factory, plugin_name, distribution, version, description, dict(options or {})))
+    def register(name: str, factory, *, description: str = "", options: dict[str, str] | None = None,
+                 secrets: Iterable[str] = ()) -> None:
+        registry.add(Entry(kind, name, factory, plugin_name, distribution, version, description, dict(options or {}),
+                           frozenset(secrets)))
 
     return register
 

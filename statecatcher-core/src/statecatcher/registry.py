@@ -43,6 +43,7 @@ class Entry:
     version: str | None = None
     description: str = ""
     options: Mapping[str, str] = field(default_factory=dict, hash=False)  # help per option (statecatcher.options)
+    secrets: frozenset[str] = frozenset()  # options holding a secret (API keys): redacted, never shown
 
     @property
     def origin(self) -> str:

@@ -18,4 +18,6 @@ def register_losses(register):
                       "simple_loss_scale": "weight of the simple (trivial-joiner) loss when pruned",
                       "lm_scale": "LM smoothing of the simple loss (k2/icefall)",
                       "am_scale": "AM smoothing of the simple loss (k2/icefall)",
-                      "max_symbols_per_frame": "greedy decoding emits at most this many tokens per frame"})
+                      "max_symbols_per_frame": "greedy decoding emits at most this many tokens per frame",
+                      "topology": "standard (any number of symbols per frame) or modified (at most one per frame)",
+                      "ctc_loss_scale": "weight of an auxiliary CTC loss on the encoder output (0: none)"})

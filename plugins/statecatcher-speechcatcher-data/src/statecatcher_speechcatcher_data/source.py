@@ -59,19 +59,9 @@ def _titles(podcasts: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class SpeechcatcherDataSource:
     """Recordings from the server at ``spec`` (its base URL, ``http://127.0.0.1:6000`` or ``https://h/apiv1``).
 
-    Options: ``config`` (a speechcatcher-data ``config.yaml``: ``server_api_url``, ``secret_api_key`` and
-    ``podcast_language`` fill in ``spec``, ``api_key`` and ``language`` when not given);
-    ``api_key`` (else env ``STATECATCHER_API_KEY``); ``language`` (prefix, default ``en``, ``""`` = any);
-    ``podcasts`` (titles, a list or ``"a|b"``); ``min_duration`` / ``max_duration`` (seconds);
-    ``split_by`` = ``podcast`` (hash of the podcast title, so no show is in two splits), ``episode`` or
-    ``server`` (the ``split`` field ``statecatcher serve`` sends); ``dev_fraction`` / ``test_fraction``;
-    ``order`` = ``shuffle`` (seeded by ``(seed, epoch)``), ``asc`` / ``desc`` (by duration, the server's
-    curriculum) or ``listed``; ``use_session`` = ``auto`` / ``always`` / ``never``; ``cache_dir``,
-    ``cache_gb`` (audio cache cap, 0 = keep nothing), ``refresh_listing``; ``prefetch`` (recordings
-    fetched ahead) and ``workers`` (download threads); ``timeout`` / ``connect_timeout`` (seconds);
-    ``retry_seconds`` (how long one request or download keeps retrying, seconds), ``backoff`` (the first
-    wait, doubled each retry, jittered, at most 30 s) and ``retries`` (a cap on their count, unset = none);
-    ``keep_alive``; ``include_corrupted``; ``duration_tolerance`` (seconds).
+    Options: the keyword parameters below, each with its help in the one declaration
+    ``statecatcher_speechcatcher_data.OPTIONS`` (``statecatcher run --data speechcatcher:URL --help`` shows
+    them); ``api_key`` is declared secret there.
     """
 
     def __init__(self, spec: str = "", *, seed: int = 0, config: str | None = None, api_key: str | None = None,

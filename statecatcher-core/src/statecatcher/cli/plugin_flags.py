@@ -93,8 +93,9 @@ def plugin_flags(values: dict[str, Any], taken: set[str]) -> list[click.Option]:
 
 
 def click_option(slot: Slot, option: PluginOption) -> click.Option:
-    default = "" if option.default in (None, "", ()) else f"  [default: {option.default}]"
-    help_text = f"[{option.plugin}] {option.help or option.name.replace('_', ' ')}{default}"
+    default = "" if option.default in (None, "", ()) or option.secret else f"  [default: {option.default}]"
+    secret = "  [secret: redacted in config.toml, checkpoints and logs]" if option.secret else ""
+    help_text = f"[{option.plugin}] {option.help or option.name.replace('_', ' ')}{default}{secret}"
     store = _store(slot, option)
     name = f"plugin__{slot.kind}__{option.plugin}__{option.name}"
     if option.type is bool:

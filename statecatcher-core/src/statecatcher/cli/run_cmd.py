@@ -101,10 +101,8 @@ def config_from_cli(config_path: str | None, values: dict[str, Any],
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="training processes on this machine: N > 1 restarts this command under torchrun (DDP, "
                    "docs/distributed.md)")
-@click.option("--api-key", help="API key of a remote data server (or env STATECATCHER_API_KEY); redacted in "
-                               "every saved config and log")
 @_options
-def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any) -> None:
+def run(config_path: str | None, nproc: int, **values: Any) -> None:
     """Train a stateful ASR model (resumes from RUN_DIR/checkpoints/last.pt when present).
 
     The options of the chosen plugins show up as flags: `statecatcher run --encoder xlstm --help`.
@@ -118,8 +116,6 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
         config = config_from_cli(config_path, values, plugin_overrides(click.get_current_context()))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    if api_key:
-        config.data_options["api_key"] = api_key
     for kind, name, flag in (("encoder", config.encoder, "--encoder"), ("loss", config.loss, "--loss"),
                              ("tokenizer", config.tokenizer, "--tokenizer"),
                              ("data_source", config.data.partition(":")[0], "--data")):

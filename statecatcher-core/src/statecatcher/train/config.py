@@ -15,12 +15,14 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..configfile import ConfigError, tomllib
 from ..data.segmenter import SegmenterConfig, training_segmenter
-from ..nn.spec_augment import SpecAugmentConfig
 from .presets import PRESETS
+
+if TYPE_CHECKING:
+    from ..nn.spec_augment import SpecAugmentConfig
 
 
 def opt(default: Any, help: str) -> Any:
@@ -147,6 +149,8 @@ class RunConfig:
     def spec_augment_config(self) -> SpecAugmentConfig | None:
         if not self.spec_augment:
             return None
+        from ..nn.spec_augment import SpecAugmentConfig  # nn imports torch: not at `statecatcher --help`
+
         return SpecAugmentConfig(freq_masks=self.freq_masks, freq_width=self.freq_mask_width,
                                  time_masks=self.time_masks, time_width=self.time_mask_width,
                                  time_mask_ratio=self.time_mask_ratio)

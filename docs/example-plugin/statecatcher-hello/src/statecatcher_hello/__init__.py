@@ -7,7 +7,8 @@ from statecatcher import hookimpl
 
 @hookimpl
 def register_trackers(register):
-    register("hello", "statecatcher_hello.tracker:HelloTracker", description="one line per call in RUN_DIR/hello.log")
+    register("hello", "statecatcher_hello.tracker:HelloTracker", description="one line per call in RUN_DIR/hello.log",
+             options={"filename": "log file name inside RUN_DIR"})
 
 
 @hookimpl
