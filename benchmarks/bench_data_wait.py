@@ -67,7 +67,8 @@ def run(small: bool = False) -> list[dict]:
     steady, overall = wait_share(recorder.steps[1:]), wait_share(recorder.steps)
     step_seconds = sum(1.0 / step["steps_per_s"] for step in recorder.steps[1:]) / max(1, len(recorder.steps) - 1)
     setting = (f"{config.encoder} {config.encoder_options or '(defaults)'} + {config.loss}, "
-               f"{config.batch_size} lanes x {config.segment_seconds:g} s, {config.num_workers} data workers, "
+               f"{config.batch_size} lanes x {config.segmenter.segment_seconds:g} s, "
+               f"{config.num_workers} data workers, "
                f"{config.threads} torch thread")
     print(f"data wait: steady {100 * steady:.1f} %, with the first step {100 * overall:.1f} %, "
           f"{step_seconds:.2f} s per step ({setting})", flush=True)

@@ -24,8 +24,7 @@ def run_config(corpus: Path, run_dir: Path, *, segmenter: SegmenterConfig, steps
 
     return RunConfig.from_dict({
         "tokenizer": "sentencepiece", "data": f"local:{corpus}", "vocab_size": 64, "run_dir": str(run_dir),
-        "segment_seconds": segmenter.segment_seconds, "min_segment_seconds": segmenter.min_seconds,
-        "max_segment_seconds": segmenter.max_seconds, "lr": 3e-3, "schedule": "constant",
+        "segmenter": segmenter, "lr": 3e-3, "schedule": "constant",
         "epochs": 100_000, "max_steps": steps, "log_every": 10, "checkpoint_every": 100_000, "trackers": ["jsonl"],
         "num_workers": 1, "seed": seed, "threads": 1,  # one torch thread: small matrices, a shared CPU
         **keys,

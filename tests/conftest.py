@@ -25,12 +25,13 @@ def tiny_run_config():
 
 
 def _tiny_run_config(corpus: Path, run_dir: Path, **overrides):
+    from statecatcher.data.segmenter import SegmenterConfig
     from statecatcher.train.config import RunConfig
 
     values = dict(
         encoder="lstm", loss="ctc", tokenizer="sentencepiece", data=f"local:{corpus}",
         encoder_options={"hidden_dim": 96, "num_layers": 2}, vocab_size=64, run_dir=str(run_dir),
-        batch_size=1, segment_seconds=5.0, min_segment_seconds=2.0, max_segment_seconds=10.0,
+        batch_size=1, segmenter=SegmenterConfig(segment_seconds=5.0, min_seconds=2.0, max_seconds=10.0),
         lr=3e-3, warmup_steps=20, grad_clip=1.0, schedule="constant", epochs=2000, log_every=1, checkpoint_every=1000,
         trackers=["jsonl"], num_workers=1, seed=7,
     )

@@ -36,7 +36,7 @@ TIMEOUT = 120  # seconds, for any one training run or the server's start
 API_KEY = "loopback-test-key"
 RECORDINGS = 5
 OPTIONS = dict(encoder="lstm", loss="ctc", encoder_options={"hidden_dim": 32}, vocab_size=32, batch_size=2,
-               segment_seconds=3.0, min_segment_seconds=1.0, max_segment_seconds=6.0, epochs=6,
+               segment_seconds=3.0, min_segment_seconds=1.0, max_segment_seconds=6.0, epochs=6,  # [segmenter] aliases
                lr=0.003, warmup_steps=3, log_every=1, checkpoint_every=4, trackers=["jsonl"], num_workers=1,
                rank_log=True)
 

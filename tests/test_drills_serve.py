@@ -54,12 +54,13 @@ def _break_transcript(corpus: Path, recording_id: str = BROKEN, text: str = "{")
 
 
 def _train_config(corpus: Path, run_dir: Path, **overrides):
+    from statecatcher.data.segmenter import SegmenterConfig
     from statecatcher.train.config import RunConfig
 
     values = dict(encoder="lstm", loss="ctc", data=f"local:{corpus}", run_dir=str(run_dir),
                   encoder_options={"hidden_dim": 32, "num_layers": 1}, vocab_size=28, batch_size=2,
-                  segment_seconds=4.0, min_segment_seconds=2.0, max_segment_seconds=8.0, epochs=100, max_steps=8,
-                  log_every=1, checkpoint_every=4, num_workers=1, trackers=["jsonl"],
+                  segmenter=SegmenterConfig(segment_seconds=4.0, min_seconds=2.0, max_seconds=8.0), epochs=100,
+                  max_steps=8, log_every=1, checkpoint_every=4, num_workers=1, trackers=["jsonl"],
                   tokenizer_options={"model_type": "unigram"})
     return RunConfig.from_dict({**values, **overrides})
 

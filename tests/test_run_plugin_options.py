@@ -133,3 +133,12 @@ def test_tracker_options_for_a_tracker_not_chosen_are_refused(training_must_not_
     result = run("--tracker", "jsonl", "--tracker-opt", "aim.repo=/tmp/aim-repo", *NO_DATA)
     assert result.exit_code == 2
     assert "tracker_options: options given for 'aim', which is not among the trackers ['jsonl']" in result.output
+
+
+def test_segmenter_flags_are_aliases_of_the_segmenter_table(captured_config, tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("[segmenter]\nsegment_seconds = 8.0\nmax_seconds = 20.0\n")
+    run("--config", str(path), "--min-segment-seconds", "3", "--overlong-segments", "skip", *NO_DATA)
+    (config,) = captured_config
+    assert (config.segmenter.segment_seconds, config.segmenter.min_seconds, config.segmenter.max_seconds,
+            config.segmenter.overlong) == (8.0, 3.0, 20.0, "skip")

@@ -140,7 +140,8 @@ def test_presets_are_a_layer_under_file_and_flags(tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text('preset = "cpu-demo"\nvocab_size = 99\n')
     config = RunConfig.load(toml, {"lr": 0.5})
-    assert (config.vocab_size, config.lr, config.segment_seconds) == (99, 0.5, PRESETS["cpu-demo"]["segment_seconds"])
+    preset_seconds = PRESETS["cpu-demo"]["segmenter"]["segment_seconds"]
+    assert (config.vocab_size, config.lr, config.segmenter.segment_seconds) == (99, 0.5, preset_seconds)
     with pytest.raises(ConfigError, match="unknown preset 'tpu-huge'"):
         RunConfig.load(None, {"preset": "tpu-huge"})
     for name in PRESETS:  # every preset is a valid config

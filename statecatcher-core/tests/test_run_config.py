@@ -38,3 +38,33 @@ def test_inconsistent_values_are_rejected():
         RunConfig.load(None, {"tbptt_segments": 2, "accumulate_segments": 3})
     with pytest.raises(ConfigError, match="data"):
         RunConfig.load(None, {"data": "corpus"})
+
+
+def test_the_segmenter_has_one_home_the_segmenter_table_and_the_flat_names_are_aliases(tmp_path):
+    from statecatcher.data.segmenter import SegmenterConfig, training_segmenter
+
+    path = tmp_path / "run.toml"
+    path.write_text("[segmenter]\nsegment_seconds = 8\nmin_seconds = 2\n")
+    config = RunConfig.load(path, {"max_segment_seconds": 12.0})  # --max-segment-seconds 12
+    assert config.segmenter == SegmenterConfig(segment_seconds=8.0, min_seconds=2.0, max_seconds=12.0)
+    config.save_toml(tmp_path / "saved.toml")
+    saved = (tmp_path / "saved.toml").read_text()
+    assert '[segmenter]\nsegment_seconds = 8.0\nmin_seconds = 2.0\nmax_seconds = 12.0\noverlong = "keep"\n' in saved
+    assert "min_segment_seconds" not in saved
+    assert RunConfig.load(tmp_path / "saved.toml") == config
+    # a config saved before the table existed (flat keys) loads into the table, and eval reads either form
+    path.write_text('segment_seconds = 6.0\nmin_segment_seconds = 3.0\noverlong_segments = "skip"\n')
+    old = RunConfig.load(path)
+    assert old.segmenter == SegmenterConfig(segment_seconds=6.0, min_seconds=3.0, overlong="skip")
+    assert training_segmenter(old.to_dict()) == old.segmenter
+    assert training_segmenter({"segment_seconds": 6.0, "min_segment_seconds": 3.0, "overlong_segments": "skip"}) \
+        == old.segmenter
+
+
+def test_segmenter_mistakes_name_the_table_key():
+    with pytest.raises(ConfigError, match=r"unknown key 'segmenter.segment_secs'"):
+        RunConfig.load(None, {"segmenter": {"segment_secs": 3.0}})
+    with pytest.raises(ConfigError, match=r"config key 'segmenter.overlong' must be str"):
+        RunConfig.load(None, {"overlong_segments": 1})
+    with pytest.raises(ConfigError, match=r"\[segmenter\]: segmenter: need 0 < min_seconds <= segment_seconds"):
+        RunConfig.load(None, {"segment_seconds": 2.0, "min_segment_seconds": 3.0})

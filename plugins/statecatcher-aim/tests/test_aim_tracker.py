@@ -69,6 +69,7 @@ def test_another_repo_starts_a_new_aim_run(tmp_path):
 def test_a_short_training_run_logs_every_metric_to_aim(tmp_path):
     for plugin in ("statecatcher_lstm", "statecatcher_ctc", "statecatcher_sentencepiece"):
         pytest.importorskip(plugin)
+    from statecatcher.data.segmenter import SegmenterConfig
     from statecatcher.testing.dummies import make_recordings, write_local_corpus
     from statecatcher.train.config import RunConfig
     from statecatcher.train.loop import train
@@ -77,8 +78,9 @@ def test_a_short_training_run_logs_every_metric_to_aim(tmp_path):
     run_dir, repo = tmp_path / "run", tmp_path / "aim"
     config = RunConfig.from_dict(dict(
         encoder="lstm", loss="ctc", data=f"local:{corpus}", encoder_options={"hidden_dim": 32, "num_layers": 1},
-        vocab_size=40, run_dir=str(run_dir), batch_size=2, segment_seconds=4.0, min_segment_seconds=2.0,
-        max_segment_seconds=8.0, epochs=10, max_steps=6, log_every=2, checkpoint_every=1000, num_workers=1,
+        vocab_size=40, run_dir=str(run_dir), batch_size=2,
+        segmenter=SegmenterConfig(segment_seconds=4.0, min_seconds=2.0, max_seconds=8.0), epochs=10, max_steps=6,
+        log_every=2, checkpoint_every=1000, num_workers=1,
         trackers=["jsonl", "aim"], tracker_options={"aim": {"repo": str(repo), "experiment": "short"}},
         tokenizer_options={"model_type": "unigram"}))
     train(config)

@@ -52,7 +52,7 @@ def tiny_config(url: str, run_dir: Path, **data_options) -> RunConfig:
         data_options={"dev_fraction": 0.0, "test_fraction": 0.0, "cache_dir": str(run_dir / "data-cache"),
                       **data_options},
         encoder_options={"hidden_dim": 32, "num_layers": 1}, vocab_size=32, run_dir=str(run_dir), batch_size=2,
-        segment_seconds=3.0, min_segment_seconds=1.0, max_segment_seconds=6.0, lr=3e-3, warmup_steps=2,
+        segmenter=SegmenterConfig(segment_seconds=3.0, min_seconds=1.0, max_seconds=6.0), lr=3e-3, warmup_steps=2,
         schedule="constant", epochs=1, log_every=1, checkpoint_every=1000, trackers=["jsonl"], num_workers=1, seed=7))
 
 

@@ -57,6 +57,9 @@ def _options(func):
 
     hints = config_module._HINTS
     for f in reversed(dataclasses.fields(RunConfig)):
+        if f.name == "segmenter":  # a table: one flag per key, named as the flat keys before the table existed
+            func = _segmenter_options(func)
+            continue
         hint, help_text = hints[f.name], f.metadata.get("help", "")
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         shown = f"  [default: {default}]" if default not in ({}, None) else ""
@@ -72,6 +75,20 @@ def _options(func):
     return func
 
 
+def _segmenter_options(func):
+    """``--segment-seconds``, ``--min-segment-seconds``, ``--max-segment-seconds``, ``--overlong-segments``:
+    aliases of the ``[segmenter]`` table's keys."""
+    from ..data.segmenter import SegmenterConfig
+    from ..train.config import SEGMENTER_ALIASES, SEGMENTER_HELP
+
+    default = SegmenterConfig()
+    for flag, key in reversed(SEGMENTER_ALIASES.items()):
+        func = click.option(f"--{flag.replace('_', '-')}", flag, type=str if key == "overlong" else float,
+                            default=None, help=f"{SEGMENTER_HELP[key]} ([segmenter] {key})  "
+                                               f"[default: {getattr(default, key)}]")(func)
+    return func
+
+
 def config_from_cli(config_path: str | None, values: dict[str, Any],
                     plugin_values: dict[str, dict[str, Any]] | None = None) -> RunConfig:
     """``--config`` file <- flags; ``plugin_values`` (from ``--xlstm-pattern``-style flags) merge into the
@@ -82,7 +99,9 @@ def config_from_cli(config_path: str | None, values: dict[str, Any],
     for name, value in values.items():
         if value is None or value == ():
             continue
-        if _HINTS[name] is dict:
+        if name not in _HINTS:  # a [segmenter] alias: RunConfig.load folds it into the table
+            overrides[name] = value
+        elif _HINTS[name] is dict:
             overrides[name] = _parse_key_values(name, value)
         elif _HINTS[name] is list:
             overrides[name] = list(value)

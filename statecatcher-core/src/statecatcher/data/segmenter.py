@@ -50,8 +50,10 @@ class SegmenterConfig:
 
 
 def training_segmenter(config: dict) -> SegmenterConfig:
-    """The segmenter of a saved run config (``RunConfig.to_dict()``, e.g. a checkpoint's ``config``); the
-    defaults for keys an older config lacks."""
+    """The segmenter of a saved run config (``RunConfig.to_dict()``, e.g. a checkpoint's ``config``): its
+    ``[segmenter]`` table, or for a run saved before the table existed its flat keys; defaults for the rest."""
+    if isinstance(config.get("segmenter"), dict):
+        return SegmenterConfig(**config["segmenter"])
     default = SegmenterConfig()
     return SegmenterConfig(segment_seconds=config.get("segment_seconds", default.segment_seconds),
                            min_seconds=config.get("min_segment_seconds", default.min_seconds),

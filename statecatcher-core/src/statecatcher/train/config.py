@@ -1,8 +1,10 @@
-"""Run configuration: one flat dataclass whose fields mirror ``statecatcher run``'s flags.
+"""Run configuration: one dataclass whose fields mirror ``statecatcher run``'s flags.
 
 A TOML file (``--config run.toml``) uses the same keys (``batch_size = 8``; plugin options as tables
-``[encoder_options]``); command-line flags override it.  Unknown keys and wrong types are errors naming the
-key and the file, raised before any data is fetched.  The resolved config is saved as
+``[encoder_options]``; the segmenter as the table ``[segmenter]``, whose flags ``--segment-seconds``,
+``--min-segment-seconds``, ``--max-segment-seconds`` and ``--overlong-segments`` are aliases of its keys, as
+are those flat names in a file or dict); command-line flags override it.  Unknown keys and wrong types are
+errors naming the key and the file, raised before any data is fetched.  The resolved config is saved as
 ``RUN_DIR/config.toml`` and inside every checkpoint.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..configfile import ConfigError, tomllib
-from ..data.segmenter import SegmenterConfig, training_segmenter
+from ..data.segmenter import SegmenterConfig
 from .presets import PRESETS
 
 if TYPE_CHECKING:
@@ -57,10 +59,8 @@ class RunConfig:
     # ---- data and lanes
     split: str = opt("train", "split of the data source to train on")
     batch_size: int = opt(8, "lanes: recordings streamed side by side")
-    segment_seconds: float = opt(16.0, "target training segment length (cut only between transcript segments)")
-    min_segment_seconds: float = opt(4.0, "shortest segment the segmenter aims for")
-    max_segment_seconds: float = opt(24.0, "longest segment the segmenter aims for")
-    overlong_segments: str = opt("keep", "a transcript segment longer than the max: keep (whole) or skip (loss 0)")
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig, metadata={
+        "help": "[segmenter] table: segment_seconds, min_seconds, max_seconds, overlong (flags below)"})
     num_workers: int = opt(2, "background threads decoding audio and computing features")
     # ---- features and augmentation
     frontend: str = opt("fbank", "input features: fbank (80 log-mel bins) or mfcc (40 cepstra)")
@@ -135,16 +135,14 @@ class RunConfig:
         for ok, key, message in checks:
             if not ok:
                 raise ConfigError(f"config key {key!r}: {message}")
-        try:  # the segmenter keys are checked where they are used, once
-            self.segmenter()
-        except ValueError as exc:
-            raise ConfigError(f"config keys segment_seconds/min_segment_seconds/max_segment_seconds/"
-                              f"overlong_segments: {exc}") from exc
         return self
 
-    def segmenter(self) -> SegmenterConfig:
-        """The segmenter these keys describe (the one for training, validation and ``eval``)."""
-        return training_segmenter(dataclasses.asdict(self))
+    def __post_init__(self):
+        if isinstance(self.segmenter, dict):  # a [segmenter] table: SegmenterConfig is its one validation
+            try:
+                self.segmenter = SegmenterConfig(**self.segmenter)
+            except ValueError as exc:
+                raise ConfigError(f"config table [segmenter]: {exc}") from exc
 
     def spec_augment_config(self) -> SpecAugmentConfig | None:
         if not self.spec_augment:
@@ -197,11 +195,45 @@ class RunConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
+# flag / flat key -> key of the [segmenter] table (the flags --segment-seconds ... are aliases of the table)
+SEGMENTER_ALIASES = {"segment_seconds": "segment_seconds", "min_segment_seconds": "min_seconds",
+                     "max_segment_seconds": "max_seconds", "overlong_segments": "overlong"}
+SEGMENTER_HELP = {
+    "segment_seconds": "target training segment length (cut only between transcript segments)",
+    "min_seconds": "shortest segment the segmenter aims for",
+    "max_seconds": "longest segment the segmenter aims for",
+    "overlong": "a transcript segment longer than the max: keep (whole) or skip (loss 0)",
+}
+_SEGMENTER_HINTS = typing.get_type_hints(SegmenterConfig)
+
+
+def _segmenter_table(values: dict[str, Any], origin: str) -> dict[str, Any]:
+    """``values`` with the flat segmenter aliases folded into one ``segmenter`` table, its keys type-checked."""
+    values = dict(values)
+    table = values.pop("segmenter", {})
+    if isinstance(table, SegmenterConfig):
+        table = dataclasses.asdict(table)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{origin}: config key 'segmenter' must be a table, got {type(table).__name__}")
+    table = dict(table) | {SEGMENTER_ALIASES[k]: values.pop(k) for k in list(values) if k in SEGMENTER_ALIASES}
+    for key, value in table.items():
+        if key not in SEGMENTER_HELP:
+            raise ConfigError(f"{origin}: unknown key 'segmenter.{key}' (known: {', '.join(SEGMENTER_HELP)})")
+        expected = float if key != "overlong" else str
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            table[key] = value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise ConfigError(f"{origin}: config key 'segmenter.{key}' must be {expected.__name__}, "
+                              f"got {type(value).__name__} {value!r}")
+    return values | ({"segmenter": table} if table else {})
 
 
 def check_types(values: dict[str, Any], origin: str) -> dict[str, Any]:
     out = {}
-    for key, value in values.items():
+    for key, value in _segmenter_table(values, origin).items():
+        if key == "segmenter":
+            out[key] = value
+            continue
         if key not in _FIELDS:
             close = [k for k in _FIELDS if k.startswith(key[:3])]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""

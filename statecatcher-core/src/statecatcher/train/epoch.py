@@ -63,7 +63,7 @@ class EpochRunner:
         self.filters.resume_report(self.summary.steps)  # a fresh start drops an unfinished attempt's rows too
         self.skip_log = SkipLog(run_dir, world.rank, resume_step=self.summary.steps)
         if world.is_main and config.eval_every:
-            self.validator = Validator(self.source, split=config.eval_split, segmenter=config.segmenter(),
+            self.validator = Validator(self.source, split=config.eval_split, segmenter=config.segmenter,
                                        tokenizer=tokenizer, normalizer=self.normalizer, features=self.features,
                                        device=device, patience=config.early_stop_patience)
             if resumed is not None:
@@ -84,7 +84,7 @@ class EpochRunner:
         batcher = LaneBatcher(
             self.source, split=config.split, batch_size=config.batch_size, epoch=epoch,
             rank=world.rank, world_size=world.size,  # this rank's shard of the recordings
-            segmenter=config.segmenter(), features=self.features, normalizer=self.normalizer,
+            segmenter=config.segmenter, features=self.features, normalizer=self.normalizer,
             num_workers=config.num_workers, label_filter=self.filters.text_filter)
         self.meter.restart_wait()  # the new batcher's wait counter starts at zero
         if lanes_state is not None:

@@ -214,4 +214,5 @@ def estimate_steps(config: RunConfig, source: Any, world_size: int = 1) -> int:
     """A rough step count for the LR schedule: audio duration / segment length / lanes (of all ranks), times
     epochs."""
     seconds = sum(rec.duration for rec in source.recordings(config.split))
-    return max(1, math.ceil(seconds / config.segment_seconds / (config.batch_size * world_size)) * config.epochs)
+    lanes = config.batch_size * world_size
+    return max(1, math.ceil(seconds / config.segmenter.segment_seconds / lanes) * config.epochs)

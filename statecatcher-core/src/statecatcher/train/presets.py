@@ -15,19 +15,19 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (dev CER 76 % vs 53 % at 2,500 steps, docs/recipes.md)
     "cpu-demo": {
         "encoder": "lstm", "loss": "ctc", "encoder_options": {"hidden_dim": 128, "num_layers": 2},
-        "vocab_size": 48, "batch_size": 1, "segment_seconds": 8.0, "lr": 6e-3, "schedule": "cosine",
+        "vocab_size": 48, "batch_size": 1, "segmenter": {"segment_seconds": 8.0}, "lr": 6e-3, "schedule": "cosine",
         "warmup_steps": 200, "grad_clip": 1.0, "spec_augment": False, "eval_every": 500,
         "checkpoint_every": 500, "threads": 1,
     },
     # one GPU, hours of audio: 8 lanes, longer warm-up, the lr scaled for the wider batch (docs/recipes.md)
     "gpu-small": {
         "encoder": "lstm", "loss": "ctc", "encoder_options": {"hidden_dim": 512, "num_layers": 3},
-        "vocab_size": 256, "batch_size": 8, "segment_seconds": 16.0, "lr": 2e-3, "schedule": "cosine",
+        "vocab_size": 256, "batch_size": 8, "segmenter": {"segment_seconds": 16.0}, "lr": 2e-3, "schedule": "cosine",
         "warmup_steps": 1000, "grad_clip": 1.0, "spec_augment": True, "eval_every": 2000,
         "checkpoint_every": 1000,
     },
     "gpu-base": {
-        "encoder": "xlstm", "loss": "rnnt", "vocab_size": 500, "batch_size": 32, "segment_seconds": 16.0,
+        "encoder": "xlstm", "loss": "rnnt", "vocab_size": 500, "batch_size": 32, "segmenter": {"segment_seconds": 16.0},
         "lr": 1.5e-3, "schedule": "cosine", "warmup_steps": 3000, "grad_clip": 1.0, "spec_augment": True,
         "eval_every": 5000, "checkpoint_every": 2000,
     },
