@@ -18,7 +18,7 @@ import pytest
 from statecatcher.data.lanes import LaneBatcher
 from statecatcher.data.local import LocalDataSource
 from statecatcher.data.segmenter import SegmenterConfig
-from statecatcher.train import loop
+from statecatcher.train import epoch, loop
 from statecatcher.train.config import RunConfig
 from statecatcher_speechcatcher_data.testing import TEST_API_KEY, server_process, trained_segments
 
@@ -64,7 +64,7 @@ def test_training_through_the_server_sees_every_segment_once(server, request, co
     else:  # the speechcatcher-data double: listed through its session, transcripts from its media server
         url, server_log = request.getfixturevalue("upstream").url, None
     monkeypatch.setenv("STATECATCHER_API_KEY", TEST_API_KEY)
-    monkeypatch.setattr(loop, "LaneBatcher", RecordingBatcher)
+    monkeypatch.setattr(epoch, "LaneBatcher", RecordingBatcher)  # the batcher each epoch builds
     RecordingBatcher.seen = []
     config = tiny_config(url, tmp_path / "run")
     summary = loop.train(config)
