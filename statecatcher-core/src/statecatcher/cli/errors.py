@@ -30,7 +30,8 @@ def debugging(ctx: click.Context | None = None) -> bool:
 
 def one_line(error: BaseException) -> str:
     """``error`` as one line: its message (its type first, unless it is one of the self-explaining ones), with
-    every known secret (``STATECATCHER_API_KEY``, ``--api-key``'s value) replaced by ``***``."""
+    every known secret (``STATECATCHER_API_KEY``, the value of ``--api-key`` or
+    ``--speechcatcher-api-key``) replaced by ``***``."""
     from ..secrets import scrub
 
     message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
@@ -44,8 +45,9 @@ def one_line(error: BaseException) -> str:
 
 def _known_secrets() -> list[str]:
     argv = sys.argv
-    given = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--api-key"]
-    given += [arg.partition("=")[2] for arg in argv if arg.startswith("--api-key=")]
+    flags = [arg for arg in argv if arg.startswith("--")]  # --api-key, --speechcatcher-api-key
+    given = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in flags and arg.endswith("api-key")]
+    given += [arg.partition("=")[2] for arg in flags if arg.partition("=")[0].endswith("api-key") and "=" in arg]
     return [os.environ.get(API_KEY_ENV, ""), *given]
 
 

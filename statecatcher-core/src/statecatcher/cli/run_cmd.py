@@ -120,8 +120,10 @@ def config_from_cli(config_path: str | None, values: dict[str, Any],
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="training processes on this machine: N > 1 restarts this command under torchrun (DDP, "
                    "docs/distributed.md)")
+@click.option("--api-key", hidden=True, help="alias of the data source's secret api_key option "
+                                            "(--speechcatcher-api-key); redacted in every saved config and log")
 @_options
-def run(config_path: str | None, nproc: int, **values: Any) -> None:
+def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any) -> None:
     """Train a stateful ASR model (resumes from RUN_DIR/checkpoints/last.pt when present).
 
     The options of the chosen plugins show up as flags: `statecatcher run --encoder xlstm --help`.
@@ -135,6 +137,8 @@ def run(config_path: str | None, nproc: int, **values: Any) -> None:
         config = config_from_cli(config_path, values, plugin_overrides(click.get_current_context()))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    if api_key:  # the short spelling of --speechcatcher-api-key the drills, docs and scripts use
+        config.data_options["api_key"] = api_key
     for kind, name, flag in (("encoder", config.encoder, "--encoder"), ("loss", config.loss, "--loss"),
                              ("tokenizer", config.tokenizer, "--tokenizer"),
                              ("data_source", config.data.partition(":")[0], "--data")):
