@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint_io import find_checkpoint, load_checkpoint
 from ..text import TextNormalizer
-from ..train.checkpoint import find_checkpoint, load_checkpoint
 from .ngram import NgramLM
 
 
