@@ -83,7 +83,7 @@ def _segmenter_options(func):
 
     default = SegmenterConfig()
     for flag, key in reversed(SEGMENTER_ALIASES.items()):
-        func = click.option(f"--{flag.replace('_', '-')}", flag, type=str if key == "overlong" else float,
+        func = click.option(f"--{flag.replace('_', '-')}", flag, type=str if key == "overlong" else FiniteFloat(),
                             default=None, help=f"{SEGMENTER_HELP[key]} ([segmenter] {key})  "
                                                f"[default: {getattr(default, key)}]")(func)
     return func
