@@ -39,12 +39,12 @@ def test_bf16_autocast_keeps_the_carried_state_in_float32(tiny_corpus, tmp_path,
     """Under bf16 autocast (CUDA's default precision) every encoder returns its new state in bfloat16; the loop
     casts it back, so the state is carried in full precision and RWKV-7's PyTorch path (whose triangular solve
     has no bfloat16 kernel) keeps working after the first segment.  CPU autocast stands in for CUDA's here."""
-    from statecatcher.train import loop
+    from statecatcher.train import loop, step
 
     monkeypatch.setattr(loop, "autocast_context", lambda device, precision: torch.autocast("cpu", torch.bfloat16))
     carried = []
-    real_detach = loop.detach
-    monkeypatch.setattr(loop, "detach", lambda state: carried.append(real_detach(state)) or carried[-1])
+    real_detach = step.detach  # the step detaches the state it carries (train/step.py)
+    monkeypatch.setattr(step, "detach", lambda state: carried.append(real_detach(state)) or carried[-1])
     summary = train(tiny_run_config(tiny_corpus, tmp_path / "bf16", max_steps=3, encoder="rwkv7",
                                     encoder_options={"hidden_dim": 32, "num_layers": 1, "head_size": 16,
                                                      "backend": "torch"}))
