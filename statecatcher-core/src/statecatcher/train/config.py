@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..data.segmenter import SegmenterConfig, training_segmenter
-from ..nn.spec_augment import SpecAugmentConfig
 from .presets import PRESETS
+
+if typing.TYPE_CHECKING:  # nn imports torch; `statecatcher --help` must not
+    from ..nn.spec_augment import SpecAugmentConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -154,6 +156,8 @@ class RunConfig:
     def spec_augment_config(self) -> SpecAugmentConfig | None:
         if not self.spec_augment:
             return None
+        from ..nn.spec_augment import SpecAugmentConfig
+
         return SpecAugmentConfig(freq_masks=self.freq_masks, freq_width=self.freq_mask_width,
                                  time_masks=self.time_masks, time_width=self.time_mask_width,
                                  time_mask_ratio=self.time_mask_ratio)
