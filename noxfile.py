@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import nox
@@ -61,6 +64,29 @@ def lint(session: nox.Session) -> None:
 
 DEMO_CORPUS = ["--episodes", "16", "--minutes", "3.5-4.5", "--seed", "0"]  # ~64 min: 10 train, 3 dev, 3 test
 DEMO_STEPS = "4500"  # one lane, the cpu-demo preset: ~5 min of training on 2 idle cores
+
+
+@nox.session(default=False)
+def build(session: nox.Session) -> None:
+    """sdist + wheel of core and every plugin into dist/ (twine check), then a fresh venv with ONLY those
+    wheels: list-plugins, 20 steps of xlstm + rnnt on a tiny synthetic corpus, transcribe (docs/releasing.md)."""
+    started = time.perf_counter()
+    session.install("build", "twine")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for package in (CORE, *PLUGINS):
+        session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT / package))
+    session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))
+    with tempfile.TemporaryDirectory(prefix="statecatcher-wheels-") as scratch:
+        venv, work = Path(scratch) / "venv", Path(scratch) / "work"
+        work.mkdir()
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        session.run(python, "-m", "pip", "install", TORCH, external=True)
+        session.run(python, "-m", "pip", "install", *map(str, sorted(dist.glob("*.whl"))), external=True)
+        session.run(python, str(ROOT / "tools" / "wheel_smoke.py"), str(work), external=True)
+    session.log(f"build: {len(list(dist.iterdir()))} files in dist/, checked from wheels in "
+                f"{time.perf_counter() - started:.0f} s")
 
 
 @nox.session(default=False)

@@ -43,7 +43,7 @@ def test_bf16_autocast_keeps_the_carried_state_in_float32(tiny_corpus, tmp_path,
 
     monkeypatch.setattr(loop, "autocast_context", lambda device, precision: torch.autocast("cpu", torch.bfloat16))
     carried = []
-    real_detach = step.detach  # the TBPTT step detaches the state it carries
+    real_detach = step.detach  # the step detaches the state it carries (train/step.py)
     monkeypatch.setattr(step, "detach", lambda state: carried.append(real_detach(state)) or carried[-1])
     summary = train(tiny_run_config(tiny_corpus, tmp_path / "bf16", max_steps=3, encoder="rwkv7",
                                     encoder_options={"hidden_dim": 32, "num_layers": 1, "head_size": 16,

@@ -131,12 +131,14 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
     from ..configfile import ConfigError
     from ..options import check_plugin_options
     from ..registry import PluginError
+    from .default_data import fall_back_to_embedded
     from .resolve import resolve
 
     try:
         config = config_from_cli(config_path, values, plugin_overrides(click.get_current_context()))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    config.data = fall_back_to_embedded(config.data, data_given=values.get("data") is not None)
     if api_key:  # the short spelling of --speechcatcher-api-key the drills, docs and scripts use
         config.data_options["api_key"] = api_key
     for kind, name, flag in (("encoder", config.encoder, "--encoder"), ("loss", config.loss, "--loss"),
@@ -166,7 +168,8 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
         f"trained {summary.steps} steps ({summary.optimizer_steps} optimizer steps) on "
         f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.wall_seconds:.0f} s; "
         f"final loss {summary.losses[-1] if summary.losses else float('nan'):.3f}; "
-        f"data wait {summary.data_wait_seconds:.1f} s; NaN skips {summary.nan_skips}; run dir {summary.run_dir}",
+        f"data wait {summary.data_wait_seconds:.1f} s; NaN skips {summary.nan_skips}; data {config.data}; "
+        f"run dir {summary.run_dir}",
         file=sys.stderr,
     )
     if summary.best_dev:
