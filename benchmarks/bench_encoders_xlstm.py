@@ -33,15 +33,16 @@ def lstm_matching(target: int, num_layers: int = 2):
     return build(hidden), hidden
 
 
-def frames_per_second(encoder, feats, repeats: int) -> float:
-    """Input frames per second of ``forward + backward`` on ``feats[B,T,F]`` from a carried state (on the
-    encoder's and ``feats``' device; under the caller's autocast, if any)."""
+def frames_per_second(encoder, feats, repeats: int, lengths=None) -> float:
+    """Input frames per second of ``forward + backward`` on ``feats[B,T,F]`` (every lane ``T`` frames long, or
+    ``lengths[B]``; padding counts as frames) from a carried state (on the encoder's and ``feats``' device; under
+    the caller's autocast, if any)."""
     import torch
 
     from statecatcher.state import cast_like
 
     batch, frames, _ = feats.shape
-    lengths = torch.full((batch,), frames, device=feats.device)
+    lengths = torch.full((batch,), frames, device=feats.device) if lengths is None else lengths.to(feats.device)
     sync = torch.cuda.synchronize if feats.is_cuda else (lambda: None)  # CUDA kernels run asynchronously
     fresh = encoder.init_state(batch)
     with torch.no_grad():  # a carried (non-initial) state, as in training (in its own dtype under autocast)

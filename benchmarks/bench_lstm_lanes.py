@@ -10,24 +10,12 @@ one lane (what batching buys on a CPU).  Default lstm (hidden 256, 2 layers), on
 
 from __future__ import annotations
 
-import time
+from benchmarks.bench_encoders_xlstm import frames_per_second
 
 
 def step_seconds(encoder, feats, lengths, repeats: int) -> float:
     """Best wall time of ``forward + backward`` over ``feats[B,T,F]`` with ``lengths[B]`` from a carried state."""
-    import torch
-
-    with torch.no_grad():
-        _, _, state = encoder(feats, lengths, encoder.init_state(feats.shape[0]))
-    best = float("inf")
-    for run in range(repeats + 1):  # run 0 warms up
-        start = time.perf_counter()
-        out, _, _ = encoder(feats, lengths, state)
-        out.pow(2).mean().backward()
-        if run:
-            best = min(best, time.perf_counter() - start)
-        encoder.zero_grad()
-    return best
+    return feats.shape[0] * feats.shape[1] / frames_per_second(encoder, feats, repeats, lengths)
 
 
 def run(small: bool = False) -> list[dict]:
