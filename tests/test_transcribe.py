@@ -129,3 +129,19 @@ def test_speechcatcher_interface_matches_the_transcriber(overfit_run, train_reco
     assert [round((p + 1) * asr.frame_seconds, 6) for p in positions] == [round(t.time, 6) for t in expected.tokens]
     asr.reset()
     assert asr.transcriber.text == "" and asr.transcriber.token_ids == []
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], [1]), (["--threads", "3"], [3]), (["--threads", "0"], [])])
+def test_transcribe_threads_sets_torchs_thread_count(overfit_run, tiny_corpus, train_recording, monkeypatch, flag,
+                                                    expected):
+    from click.testing import CliRunner
+
+    from statecatcher.cli import cli
+
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    audio_path = tiny_corpus / f"{train_recording.id}.flac"
+    result = CliRunner().invoke(cli, ["transcribe", str(overfit_run[1]), str(audio_path), "--chunk-seconds", "4",
+                                      *flag])
+    assert result.exit_code == 0, result.output
+    assert calls == expected

@@ -80,3 +80,44 @@ def test_registration_check_rejects_a_suite_whose_encoder_is_another_class():
 
     with pytest.raises(AssertionError, match="builds LSTMEncoder, expected TinyGRUEncoder"):
         Mislabelled().test_is_registered_under_entry_point()
+
+
+def _plain_clipped_reference(encoder, feats, clip, every):
+    """One lane, frame by frame through nn.LSTM, clamping c after every `every`-th output frame."""
+    lengths = torch.tensor([feats.shape[1]])
+    x, n, _ = encoder.frontend(feats, lengths, encoder.frontend.init_state(1))
+    h = torch.zeros(encoder.num_layers, 1, encoder.hidden_dim, dtype=feats.dtype)
+    c = torch.zeros_like(h)
+    outs = []
+    for t in range(int(n)):
+        out, (h, c) = encoder.lstm(x[:, t:t + 1], (h, c))
+        if (t + 1) % every == 0:
+            c = c.clamp(-clip, clip)
+        outs.append(out)
+    return torch.cat(outs, dim=1), c.transpose(0, 1)
+
+
+def test_cell_clip_clamps_the_cell_every_clip_every_stream_frames_like_a_frame_loop():
+    encoder = _encoder(subsampling=2, cell_clip=0.05, clip_every=3)
+    feats = torch.randn(1, 40, 6, dtype=torch.float64)
+    with torch.no_grad():
+        state, outs = encoder.init_state(1), []
+        for start, stop in ((0, 7), (7, 8), (8, 21), (21, 40)):  # calls that cut the stream between clip points
+            out, _, state = encoder(feats[:, start:stop], torch.tensor([stop - start]), state)
+            outs.append(out)
+        ref_out, ref_c = _plain_clipped_reference(encoder, feats, 0.05, 3)
+    assert max_abs_diff(torch.cat(outs, dim=1), ref_out) < 1e-12
+    assert max_abs_diff(state["c"], ref_c) < 1e-12
+    assert state["position"].tolist() == [20 % 3]
+    unclipped = _encoder(subsampling=2)
+    with torch.no_grad():
+        free_c = unclipped(feats, torch.tensor([40]), unclipped.init_state(1))[2]["c"]
+    assert free_c.abs().max() > 0.05  # the bound is active in this test
+
+
+def test_cell_clip_options_are_checked():
+    with pytest.raises(ValueError, match="cell_clip"):
+        _encoder(cell_clip=-1.0)
+    with pytest.raises(ValueError, match="clip_every"):
+        _encoder(cell_clip=1.0, clip_every=0)
+    assert "position" not in _encoder().init_state(2)

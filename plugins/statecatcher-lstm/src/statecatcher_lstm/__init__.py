@@ -12,4 +12,6 @@ def register_encoders(register):
                       "output_dim": "encoder output size (default: hidden_dim, no projection)",
                       "subsampling": "frame-rate reduction of the causal front end (4: 10 ms -> 40 ms)",
                       "conv_kernel": "kernel of the front end's causal conv, in frames",
-                      "dropout": "dropout between LSTM layers"})
+                      "dropout": "dropout between LSTM layers",
+                      "cell_clip": "bound on the cell state for long streams (0: off; e.g. 10)",
+                      "clip_every": "output frames between cell clips, counted along the stream"})

@@ -21,9 +21,12 @@ from .decoder_options import build_search_for_cli, decoder_options
 @click.option("--best", is_flag=True, help="for a run directory: load checkpoints/best.pt (best dev WER) instead "
                                          "of last.pt")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
+              help="torch CPU threads (0: torch's default); one stream's small matrices run fastest on one thread, "
+                   "1.7-3x faster than the default on a loaded machine")
 @decoder_options
 def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, best: bool, device: str,
-               decoder) -> None:
+               threads: int, decoder) -> None:
     """Transcribe AUDIO (wav/flac, or mp3/opus/m4a via PyAV; a path or an http(s) URL) with CHECKPOINT
     (a model pack, a checkpoint or a run directory), streaming with carried state.  With --decoder beam the
     lines printed are the text every hypothesis agrees on."""
@@ -32,6 +35,10 @@ def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str 
     from ..decode.pack import load_model
     from ..decode.streaming import Transcriber
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     loaded = load_model(checkpoint, device, which="best" if best else "last")
     transcriber = Transcriber(loaded, device, build_search_for_cli(loaded, decoder))
     with _local_audio(audio) as path:
