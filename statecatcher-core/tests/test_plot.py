@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from statecatcher.cli import cli
-from statecatcher.train.plots import metric_keys, read_metrics, series
+from statecatcher.train.plots import audio_hours_at, metric_keys, read_metrics, series
 from statecatcher.train.trackers import JsonlTracker
 
 Image = pytest.importorskip("PIL.Image")
@@ -72,3 +72,23 @@ def test_plot_of_a_folder_without_metrics_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["plot", str(tmp_path)])
     assert result.exit_code == 1
     assert f"{tmp_path / 'metrics.jsonl'}: no metrics" in result.output
+
+
+def test_plot_of_several_runs_overlays_them_against_audio_hours(tmp_path):
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        write_run(run)
+    tracker = JsonlTracker(runs[1])  # b validated; the dev plot appears when any run did
+    tracker.log_metrics(30, {"dev_cer": 0.5, "dev_wer": 0.9})
+    tracker.close()
+    out = tmp_path / "sweep"
+    result = CliRunner().invoke(cli, ["plot", *map(str, runs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [str(out / "compare-loss.png"), str(out / "compare-dev.png")]
+    for name in ("compare-loss.png", "compare-dev.png"):
+        assert_png(out / name)
+
+
+def test_audio_hours_at_takes_the_last_logged_value_at_or_before_each_step():
+    rows = [{"step": 10, "audio_hours": 0.5}, {"step": 20, "loss": 1.0}, {"step": 30, "audio_hours": 1.5}]
+    assert audio_hours_at(rows, [5, 10, 20, 30, 40]) == [0.0, 0.5, 0.5, 1.5, 1.5]

@@ -7,6 +7,9 @@
   norm that keeps climbing over a long recording is state drift.
 * ``eval.png``: WER and CER of every ``statecatcher eval --report RUN_DIR/eval*.json`` report, when there is one.
 
+:func:`plot_compare` overlays several runs (a sweep): ``compare-loss.png`` and ``compare-dev.png`` (dev CER),
+both against hours of audio trained on, so runs with different batch sizes or segment lengths line up.
+
 matplotlib draws on its Agg canvas through :class:`matplotlib.figure.Figure` (no pyplot, no display, no
 global state) and is imported only here.
 """
@@ -63,6 +66,45 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     if reports:
         written.append(_plot_eval(reports, out / "eval.png"))
     return written
+
+
+def plot_compare(run_dirs: Sequence[str | Path], out_dir: str | Path,
+                 labels: Sequence[str] | None = None) -> list[Path]:
+    """Overlay ``run_dirs`` (labelled by folder name, or ``labels``) against audio hours trained on: training
+    loss and, when the runs validated, dev CER.  Writes into ``out_dir``; returns the paths."""
+    runs = [(label, read_metrics(run)) for label, run in
+            zip(labels or [Path(run).name for run in run_dirs], run_dirs, strict=True)]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [_plot_runs(runs, "loss", out / "compare-loss.png", title="training loss", ylabel="loss per token")]
+    if any("dev_cer" in metric_keys(rows) for _, rows in runs):
+        written.append(_plot_runs(runs, "dev_cer", out / "compare-dev.png", title="validation CER (carried state)",
+                                  ylabel="dev CER"))
+    return written
+
+
+def audio_hours_at(rows: Sequence[dict[str, Any]], steps: Sequence[int]) -> list[float]:
+    """The ``audio_hours`` logged at (or last before) each of ``steps``; 0 before the first log."""
+    logged = series(rows, "audio_hours")
+    hours, index, last = [], 0, 0.0
+    for step in steps:
+        while index < len(logged[0]) and logged[0][index] <= step:
+            last, index = logged[1][index], index + 1
+        hours.append(last)
+    return hours
+
+
+def _plot_runs(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], key: str, path: Path, *, title: str,
+               ylabel: str) -> Path:
+    figure = _figure()
+    axes = figure.add_subplot()
+    for label, rows in runs:
+        steps, values = series(rows, key)
+        axes.plot(audio_hours_at(rows, steps), values, label=label)
+    axes.set(title=title, xlabel="hours of audio trained on (all lanes)", ylabel=ylabel)
+    axes.legend(fontsize="small")
+    figure.savefig(path)
+    return path
 
 
 def _figure():
