@@ -148,6 +148,15 @@ def test_presets_are_a_layer_under_file_and_flags(tmp_path):
         RunConfig.load(None, {"preset": name})
 
 
+def test_from_dict_applies_the_preset_it_names_like_load():
+    """It used to record ``preset = "cpu-demo"`` and silently train with the defaults."""
+    config = RunConfig.from_dict({"preset": "cpu-demo", "lr": 0.5})
+    assert (config.vocab_size, config.lr) == (PRESETS["cpu-demo"]["vocab_size"], 0.5)
+    assert config == RunConfig.load(None, {"preset": "cpu-demo", "lr": 0.5})
+    with pytest.raises(ConfigError, match="unknown preset 'tpu-huge'"):
+        RunConfig.from_dict({"preset": "tpu-huge"})
+
+
 def test_console_prints_plain_lines_when_redirected():
     out = io.StringIO()
     tracker = ConsoleTracker(every_seconds=3600.0, stream=out)

@@ -169,7 +169,15 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], origin: str = "config") -> RunConfig:
-        return cls(**check_types(values, origin)).validate()
+        """``values`` over the defaults, with the preset they name (``values["preset"]``, if any) in between."""
+        return cls._over_preset(check_types(values, origin))
+
+    @classmethod
+    def _over_preset(cls, values: dict[str, Any]) -> RunConfig:
+        preset = values.get("preset", "")
+        if preset and preset not in PRESETS:
+            raise ConfigError(f"config key 'preset': unknown preset {preset!r}; choose {', '.join(PRESETS)}")
+        return cls(**merge(PRESETS.get(preset, {}), values)).validate()
 
     @classmethod
     def load(cls, toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -186,11 +194,7 @@ class RunConfig:
                 raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
             except OSError as exc:
                 raise ConfigError(f"{path}: cannot read config: {exc}") from exc
-        values = merge(values, check_types(overrides or {}, "command line"))
-        preset = values.get("preset", "")
-        if preset and preset not in PRESETS:
-            raise ConfigError(f"config key 'preset': unknown preset {preset!r}; choose {', '.join(PRESETS)}")
-        return cls(**merge(PRESETS.get(preset, {}), values)).validate()
+        return cls._over_preset(merge(values, check_types(overrides or {}, "command line")))
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
