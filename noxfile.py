@@ -4,7 +4,7 @@
     nox -s tests -- -x -q statecatcher-core/tests   # arguments after -- go to pytest
     nox -s plugin                         # each plugin alone with core (catches undeclared dependencies)
     nox -s lint                           # ruff
-    nox -s demo | bench | experiment      # not run by default
+    nox -s demo | bench | experiment | long_form   # not run by default
     nox -s gpu [-- --dry-run]             # the GPU acceptance run on a CUDA machine (docs/gpu.md)
 """
 
@@ -142,6 +142,13 @@ def filter_experiment(session: nox.Session) -> None:
     install_editable(session, *PLUGINS)
     session.run("python", "-m", "experiments.filters", "--out", "runs/filter-experiment",
                 *session.posargs)
+
+
+@nox.session(default=False)
+def long_form(session: nox.Session) -> None:
+    """An hour streamed through trained models: state RMS and CER in the stream vs fresh (-- RUN_DIR... --corpus C)."""
+    install_editable(session, *PLUGINS)
+    session.run("python", "-m", "experiments.long_form", *(session.posargs or ["--help"]))
 
 
 @nox.session(default=False)
