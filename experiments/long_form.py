@@ -171,10 +171,17 @@ def measure(run: Path, episodes: list, samples: torch.Tensor, pieces: list[Piece
     return result
 
 
+def _label(run: Path) -> str:
+    """A run's name: its folder, or the folder above a generic ``run``/``checkpoints`` one."""
+    while run.name in ("run", "checkpoints", "best.pt", "last.pt") and run.parent != run:
+        run = run.parent
+    return run.name
+
+
 def table(results: list[dict[str, Any]], window: float) -> str:
     head = (f"| model | state RMS, first / last {window:g} min | ratio (<= 2) | CER in stream / fresh, whole hour "
             f"| last {window:g} min | within 1 point |\n|---|---|---|---|---|---|")
-    rows = [f"| {Path(r['run']).name} | {r['rms_first']:.3g} / {r['rms_last']:.3g} | {r['rms_ratio']:.2f} | "
+    rows = [f"| {_label(Path(r['run']))} | {r['rms_first']:.3g} / {r['rms_last']:.3g} | {r['rms_ratio']:.2f} | "
             f"{r['cer_stream']:.1%} / {r['cer_fresh']:.1%} | {r['cer_stream_last']:.1%} / "
             f"{r['cer_fresh_last']:.1%} | {'yes' if r['passes'] else 'NO'} |" for r in results]
     return "\n".join([head, *rows])
