@@ -43,7 +43,7 @@ def sentence_recordings(corpus: Path) -> list[Recording]:
     for split in ("train", "dev", "test"):
         for recording in source.recordings(split):
             turns = json.loads((corpus / f"{recording.id}.json").read_text())["segments"]
-            recordings.append(sentence_segments(recording, [turn["sentences"] for turn in turns]))
+            recordings.append(sentence_segments(recording.loaded(), [turn["sentences"] for turn in turns]))
     return recordings
 
 

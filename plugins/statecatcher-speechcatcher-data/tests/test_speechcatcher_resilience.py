@@ -183,7 +183,7 @@ def test_a_media_host_whose_certificate_fails_stops_the_run_instead_of_skipping(
             source = SpeechcatcherDataSource(api_url, **client_options(tmp_path))
             assert source.listing_facts["listed_by"] == "training session"  # transcript URLs from the audio's
             with pytest.raises(TLSVerificationError, match=f"failed for {media_url.removeprefix('https://')}"):
-                list(source.recordings("train"))
+                [recording.load_segments() for recording in source.recordings("train")]
     assert not source.problems()
 
 

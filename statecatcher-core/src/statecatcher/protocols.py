@@ -102,12 +102,17 @@ class Tokenizer(Protocol):
 
 @runtime_checkable
 class DataSource(Protocol):
-    """A deterministic stream of :class:`~statecatcher.records.Recording` objects.
+    """A deterministic stream of :class:`~statecatcher.records.Recording` objects, listed apart from loaded.
 
-    ``recordings(split, rank=0, world_size=1, epoch=0, start=0)`` yields the recordings of ``split``
+    ``recordings(split, rank=0, world_size=1, epoch=0, start=0)`` *lists* the recordings of ``split``
     (``"train"``, ``"dev"``, ``"test"``) that belong to shard ``rank`` of ``world_size``, in an order fixed
     by the source's seed and ``epoch``, skipping the first ``start`` of them (the resumable cursor).
-    Shards are disjoint and together complete.  ``describe()`` returns JSON-able facts for the run config.
+    Shards are disjoint and together complete.  Listing does no transcript or audio I/O (lhotse's rule):
+    each recording carries its id, its ``duration`` in seconds (what ordering, sharding, step estimates and
+    the lane planner use), meta, and ``segments=None`` with a ``segments_loader``; the transcript is fetched
+    only by ``Recording.load_segments()`` (the lane batcher calls it in its workers, just before the audio),
+    which gives the same segments every time and raises ``OSError`` naming the problem when it cannot (the
+    recording is then skipped and reported).  ``describe()`` returns JSON-able facts for the run config.
     """
 
     def recordings(self, split: str, *, rank: int = 0, world_size: int = 1, epoch: int = 0,
