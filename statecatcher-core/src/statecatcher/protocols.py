@@ -45,7 +45,8 @@ class StatefulEncoder(Protocol):
       keeps incomplete frame stacks in the state, so a chunk of 1 frame is legal and may yield 0 outputs.
 
     Optional: ``for_export()`` returns the encoder (sharing its parameters) in a form ``statecatcher export``
-    can trace to ONNX, e.g. a recurrent instead of a chunkwise-parallel scan (see docs/transcription.md).
+    can trace to ONNX for one lane whose frames are all valid, e.g. a recurrent instead of a chunkwise scan
+    (see docs/transcription.md).
     """
 
     input_dim: int

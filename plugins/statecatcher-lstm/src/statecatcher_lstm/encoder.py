@@ -61,7 +61,8 @@ class LSTMEncoder(nn.Module):
 
     def _run_one_lane(self, x: torch.Tensor, lengths: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """``_run_lstm`` for a batch whose frames are all valid: ``x[B,T',H]``, ``h, c [B, L, H]``."""
-        y, (h, c) = self.lstm(x, (h.to(x.dtype).transpose(0, 1).contiguous(), c.to(x.dtype).transpose(0, 1).contiguous()))
+        layers_first = [s.to(x.dtype).transpose(0, 1).contiguous() for s in (h, c)]  # [L, B, H]
+        y, (h, c) = self.lstm(x, tuple(layers_first))
         return y, h.transpose(0, 1), c.transpose(0, 1)
 
     def _run_lstm(self, x: torch.Tensor, lengths: torch.Tensor, h: torch.Tensor, c: torch.Tensor):

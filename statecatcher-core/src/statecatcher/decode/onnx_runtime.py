@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.features import StreamingFeatures
 from ..data.fbank import FeatureConfig
+from ..data.features import StreamingFeatures
 from ..tokenizer_utils import load_tokenizer
-from .streaming import Token, Transcript
+from .streaming import TokenLog
 
 EXPORT_FORMAT = "statecatcher-onnx/1"
 META_FILE = "model.json"
@@ -74,10 +74,8 @@ def load_export_tokenizer(export_dir: str | Path, meta: dict):
     return load_tokenizer({"name": spec["name"], "options": spec["options"], "files": files})
 
 
-class OnnxTranscriber:
+class OnnxTranscriber(TokenLog):
     """Greedy streaming transcription of one stream on onnxruntime; the API of the torch ``Transcriber``."""
-
-    search = None
 
     def __init__(self, export_dir: str | Path, threads: int | None = None):
         self.encoder = OnnxEncoder(export_dir, threads)
@@ -100,15 +98,6 @@ class OnnxTranscriber:
         self.token_ids: list[int] = []
         self.token_times: list[float] = []
         self._text = ""
-
-    @property
-    def text(self) -> str:
-        return self._text
-
-    def transcript(self) -> Transcript:
-        pieces = self.tokenizer.id_to_piece if hasattr(self.tokenizer, "id_to_piece") else str
-        return Transcript(self._text, [Token(i, pieces(i), t) for i, t in
-                                       zip(self.token_ids, self.token_times, strict=True)])
 
     def feed(self, samples: np.ndarray | torch.Tensor) -> str:
         """Feed 16 kHz mono float samples; returns the text that became final with them."""
