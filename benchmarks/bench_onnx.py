@@ -3,7 +3,8 @@
     python -m benchmarks onnx [--small]
 
 The ``streaming`` row's ~2M-parameter lstm and rwkv7 (chunkwise in torch; recurrent in the graph, the form
-``statecatcher export`` traces) with a CTC head and random weights are exported with ``statecatcher.export.onnx``
+``statecatcher export`` traces) with a CTC head, and the lstm with an RNN-T head (LSTM predictor), random
+weights, are exported with ``statecatcher.export.onnx``
 (64-frame graph chunks) and stream the same 30 s synthetic recording in 0.5 s chunks: torch's ``Transcriber``
 vs ``OnnxTranscriber``, both with 1 thread, both including the streaming fbank and the tokenizer.  Ratio =
 onnxruntime RTF / torch RTF (below 1: onnxruntime is faster); ``same_tokens`` says whether both decoded the
@@ -18,11 +19,12 @@ from pathlib import Path
 from benchmarks.bench_encoders import equal_size_encoders
 from benchmarks.bench_streaming import real_time_factor, trained_tokenizer
 
-ENCODERS = ("lstm", "rwkv7 chunkwise")
+MODELS = {"lstm": ("lstm", "ctc", {}), "rwkv7": ("rwkv7 chunkwise", "ctc", {}),
+          "lstm + rnnt": ("lstm", "rnnt", {"predictor": "lstm"})}
 
 
 def exported_pair(label: str, tokenizer_dir: Path, export_dir: Path):
-    """``(torch Transcriber, OnnxTranscriber)`` of one randomly initialised ``label`` + CTC model."""
+    """``(torch Transcriber, OnnxTranscriber)`` of one randomly initialised model of ``MODELS``."""
     import torch
 
     from statecatcher.data.fbank import FeatureConfig
@@ -34,13 +36,16 @@ def exported_pair(label: str, tokenizer_dir: Path, export_dir: Path):
     from statecatcher.text import TextNormalizer
     from statecatcher.tokenizer_utils import load_tokenizer, tokenizer_payload
 
-    name, options = equal_size_encoders()[label]
+    encoder_label, loss, loss_options = MODELS[label]
+    name, options = equal_size_encoders()[encoder_label]
     payload = tokenizer_payload("sentencepiece", {}, tokenizer_dir)
     tokenizer = load_tokenizer(payload)
     torch.manual_seed(0)
-    model = build_model(encoder=name, loss="ctc", vocab_size=tokenizer.vocab_size, encoder_options=options).eval()
+    model = build_model(encoder=name, loss=loss, vocab_size=tokenizer.vocab_size, encoder_options=options,
+                        loss_options=loss_options).eval()
     loaded = LoadedModel(model=model, tokenizer=tokenizer, normalizer=TextNormalizer(), features=FeatureConfig(),
-                         config={"encoder": name, "encoder_options": options, "loss": "ctc"},
+                         config={"encoder": name, "encoder_options": options, "loss": loss,
+                                 "loss_options": loss_options},
                          tokenizer_payload=payload)
     export_onnx(loaded, export_dir)
     return Transcriber(loaded), OnnxTranscriber(export_dir, threads=1)
@@ -58,7 +63,7 @@ def run(small: bool = False) -> list[dict]:
     results = []
     with tempfile.TemporaryDirectory(prefix="statecatcher-bench-onnx-") as scratch:
         trained_tokenizer(Path(scratch) / "tokenizer")
-        for label in ENCODERS:
+        for label in MODELS:
             torch_side, onnx_side = exported_pair(label, Path(scratch) / "tokenizer", Path(scratch) / label)
             rtf = {}
             for runtime, transcriber in (("torch", torch_side), ("onnxruntime", onnx_side)):
@@ -68,9 +73,12 @@ def run(small: bool = False) -> list[dict]:
             ratio = rtf["onnxruntime"] / rtf["torch"]
             print(f"onnx, {label}, 1 thread: onnxruntime RTF {rtf['onnxruntime']:.3f} / torch RTF "
                   f"{rtf['torch']:.3f} = {ratio:.2f} (same tokens: {same})", flush=True)
-            results.append({"name": f"{label.split()[0]}, 1 thread: onnxruntime RTF / torch RTF", "ratio": ratio,
+            tokens = len(torch_side.transcript().tokens)
+            results.append({"name": f"{label}, 1 thread: onnxruntime RTF / torch RTF", "ratio": ratio,
                             "description": f"onnxruntime {rtf['onnxruntime']:.3g} vs torch {rtf['torch']:.3g} "
-                                           f"(processing s / audio s, {audio_seconds:g} s, CTC, random weights)",
+                                           f"(processing s / audio s, {audio_seconds:g} s, random weights, "
+                                           f"{tokens} tokens)",
                             "onnxruntime_rtf": rtf["onnxruntime"], "torch_rtf": rtf["torch"], "same_tokens": same,
+                            "tokens": tokens,
                             "threads": 1})
     return results

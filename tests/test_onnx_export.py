@@ -1,5 +1,5 @@
-"""``statecatcher export`` + ``transcribe --runtime onnx``: the ONNX graph with explicit state decodes exactly the
-tokens of the torch transcriber (lstm, rwkv7); xlstm and non-CTC heads fail with one clear line.
+"""``statecatcher export`` + ``transcribe --runtime onnx``: the ONNX graphs with explicit state decode exactly the
+tokens of the torch transcriber (lstm and rwkv7 with CTC, lstm with an RNN-T head); xlstm fails with one line.
 
 The models are tiny and randomly initialised with a fixed seed, with non-identity feature statistics (so the
 normalisation baked into the graph is exercised) and a CTC projection scaled up so they emit many tokens.
@@ -20,9 +20,10 @@ pytest.importorskip("onnxruntime")
 
 from statecatcher.data.fbank import FeatureConfig  # noqa: E402
 from statecatcher.data.local import LocalDataSource  # noqa: E402
-from statecatcher.decode.onnx_runtime import OnnxEncoder, OnnxTranscriber  # noqa: E402
+from statecatcher.decode.onnx_runtime import OnnxEncoder, OnnxTranscriber, OnnxTransducerParts  # noqa: E402
 from statecatcher.decode.pack import PACK_FORMAT, load_model  # noqa: E402
 from statecatcher.decode.streaming import Transcriber, transcribe_waveform  # noqa: E402
+from statecatcher.export.heads import ExportError, head_kind  # noqa: E402
 from statecatcher.model import build_model  # noqa: E402
 from statecatcher.plugins import get  # noqa: E402
 from statecatcher.text import TextNormalizer  # noqa: E402
@@ -37,22 +38,27 @@ TEXTS = ["the quick brown fox jumps over the lazy dog", "a stateful encoder carr
          "long recordings and podcasts with many speakers"] * 20
 
 
-def make_pack(folder: Path, encoder: str, loss: str = "ctc", seed: int = 0) -> Path:
+def make_pack(folder: Path, encoder: str, loss: str = "ctc", seed: int = 0, loss_options: dict | None = None) -> Path:
     """A model pack of a randomly initialised tiny ``encoder`` + ``loss`` model with a 32-piece tokenizer."""
     tokenizer = get("tokenizer", "sentencepiece").create()
     tokenizer.train(iter(TEXTS), 32, folder / "tokenizer")
     torch.manual_seed(seed)
     options = ENCODER_OPTIONS[encoder]
-    model = build_model(encoder=encoder, loss=loss, vocab_size=tokenizer.vocab_size, encoder_options=options)
+    model = build_model(encoder=encoder, loss=loss, vocab_size=tokenizer.vocab_size, encoder_options=options,
+                        loss_options=loss_options)
     model.feature_norm.set_stats(torch.linspace(-10, -6, 80), torch.linspace(2, 4, 80))
-    if loss == "ctc":
-        with torch.no_grad():
-            model.head.proj.weight.mul_(8)  # confident, varied argmaxes: many non-blank tokens
+    with torch.no_grad():  # confident, varied argmaxes: many non-blank tokens (and blanks, for the transducer)
+        if loss == "ctc":
+            model.head.proj.weight.mul_(8)
+        else:
+            model.head.joiner.out.weight.mul_(4)
+            model.head.joiner.enc_proj.weight.mul_(4)
     pack = {"format": PACK_FORMAT, "model": model.state_dict(), "vocab_size": tokenizer.vocab_size, "blank_id": 0,
-            "config": {"encoder": encoder, "loss": loss, "encoder_options": options, "loss_options": {}},
+            "config": {"encoder": encoder, "loss": loss, "encoder_options": options,
+                       "loss_options": loss_options or {}},
             "tokenizer": tokenizer_payload("sentencepiece", {}, folder / "tokenizer"),
             "normalizer": TextNormalizer().to_dict(), "features": vars(FeatureConfig())}
-    path = folder / f"{encoder}-{loss}.pt"
+    path = folder / f"{encoder}-{loss}-{len(loss_options or {})}.pt"
     torch.save(pack, path)
     return path
 
@@ -61,14 +67,19 @@ def statecatcher(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "statecatcher", *args], capture_output=True, text=True)
 
 
-@pytest.fixture(scope="module", params=["lstm", "rwkv7"])
+MODELS = {"lstm": ("lstm", "ctc", None), "rwkv7": ("rwkv7", "ctc", None),
+          "lstm-rnnt": ("lstm", "rnnt", {"predictor": "lstm"})}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
 def exported(request, tmp_path_factory):
-    """``(encoder name, pack path, export folder)``, exported through the CLI."""
+    """``(model label, pack path, export folder)``, exported through the CLI."""
+    encoder, loss, loss_options = MODELS[request.param]
     folder = tmp_path_factory.mktemp(f"onnx-{request.param}")
-    pack = make_pack(folder, request.param)
+    pack = make_pack(folder, encoder, loss, loss_options=loss_options)
     result = statecatcher("export", str(pack), str(folder / "export"))
     assert result.returncode == 0, result.stderr
-    assert "matches torch" in result.stdout
+    assert "match torch" in result.stdout
     return request.param, pack, folder / "export"
 
 
@@ -82,11 +93,11 @@ def ten_minutes(tiny_corpus) -> torch.Tensor:
 
 @pytest.mark.slow
 def test_onnx_runtime_gives_the_torch_tokens_on_ten_minutes(exported, ten_minutes):
-    encoder, pack, export_dir = exported
+    label, pack, export_dir = exported
     torch_result = transcribe_waveform(Transcriber.from_checkpoint(pack), ten_minutes, 0.64)
     onnx_result = transcribe_waveform(OnnxTranscriber(export_dir, threads=1), ten_minutes, 0.64)
     ids = [t.id for t in torch_result.tokens]
-    assert len(ids) > 1000 and len(set(ids)) >= 5, (encoder, len(ids), set(ids))
+    assert len(ids) > 1000 and len(set(ids)) >= 5, (label, len(ids), set(ids))
     assert [t.id for t in onnx_result.tokens] == ids
     assert [t.time for t in onnx_result.tokens] == [t.time for t in torch_result.tokens]
     assert onnx_result.text == torch_result.text
@@ -95,17 +106,21 @@ def test_onnx_runtime_gives_the_torch_tokens_on_ten_minutes(exported, ten_minute
 def test_the_graph_carries_the_state_across_chunks(exported):
     """Three graph calls with the state fed back equal torch over the three chunks in ONE call; the same chunk
     from a zero state differs (the state matters), and every encoder state leaf is an explicit input/output."""
-    encoder, pack, export_dir = exported
+    label, pack, export_dir = exported
     loaded = load_model(pack)
     graph = OnnxEncoder(export_dir, threads=1)
-    expected_names = {"lstm": ["frontend.stack", "frontend.stack_len", "frontend.conv", "h", "c"],
-                      "rwkv7": ["frontend.stack", "frontend.stack_len", "frontend.conv",
-                                *(f"layers.{i}.{k}" for i in range(2) for k in ("att_shift", "wkv", "ffn_shift"))]}
-    assert graph.state_names == expected_names[encoder]
+    frontend = ["frontend.stack", "frontend.stack_len", "frontend.conv"]
+    expected_names = {"lstm": [*frontend, "h", "c"], "lstm-rnnt": [*frontend, "h", "c"],
+                      "rwkv7": [*frontend, *(f"layers.{i}.{k}" for i in range(2) for k in ("att_shift", "wkv",
+                                                                                           "ffn_shift"))]}
+    assert graph.state_names == expected_names[label]
+    if label == "lstm-rnnt":  # the predictor's state is explicit too: LSTM (h, c) and the last token
+        assert OnnxTransducerParts(export_dir).state_names == ["h", "c", "last"]
     feats = torch.randn(1, 3 * 64, 80, generator=torch.Generator().manual_seed(1)) * 3 - 8  # raw log-mels
+    head = loaded.model.head
     with torch.no_grad():
         out, _, _ = loaded.model.encode(feats, torch.tensor([feats.shape[1]]), loaded.model.encoder.init_state(1))
-        whole = loaded.model.head.log_probs(out).numpy()[0]
+        whole = (head.log_probs(out) if label != "lstm-rnnt" else head.joiner.enc_proj(out)).numpy()[0]
     state, pieces = graph.init_state(), []
     for chunk in feats.split(64, dim=1):
         log_probs, state = graph.step(chunk.numpy(), state)
@@ -146,10 +161,12 @@ def test_export_of_xlstm_fails_with_one_line_naming_the_encoder(tmp_path):
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out-*"))  # nothing half-written
 
 
-def test_export_of_an_rnnt_model_or_a_bad_chunk_size_is_one_line(tmp_path):
-    rnnt = make_pack(tmp_path, "lstm", loss="rnnt")
-    assert_one_line_error(statecatcher("export", str(rnnt), str(tmp_path / "a")),
-                          "loss 'rnnt' cannot be exported yet")
+def test_a_head_that_is_neither_ctc_nor_a_transducer_is_refused():
+    with pytest.raises(ExportError, match="loss 'mystery' cannot be exported: only CTC heads"):
+        head_kind(torch.nn.Linear(2, 2), "mystery")
+
+
+def test_a_bad_chunk_size_is_one_line(tmp_path):
     ctc = make_pack(tmp_path, "lstm")
     assert_one_line_error(statecatcher("export", str(ctc), str(tmp_path / "b"), "--chunk-frames", "30"),
                           "--chunk-frames 30", "subsampling (4)")
