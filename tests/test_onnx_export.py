@@ -145,9 +145,9 @@ def test_transcribe_cli_runtime_onnx_writes_the_torch_json(exported, tiny_corpus
     assert torch_json["tokens"] and onnx_json == torch_json
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
+def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str, code: int = 1) -> None:
+    assert result.returncode == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line and not line.startswith(("Usage:", "Try "))]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert all(text in lines[0] for text in expected), lines[0]
 
@@ -176,3 +176,6 @@ def test_transcribe_runtime_onnx_rejects_a_folder_that_is_no_export(tmp_path):
     (tmp_path / "audio.wav").write_bytes(b"")
     result = statecatcher("transcribe", str(tmp_path), str(tmp_path / "audio.wav"), "--runtime", "onnx")
     assert_one_line_error(result, "not an ONNX export", "statecatcher export")
+    result = statecatcher("transcribe", str(tmp_path), str(tmp_path / "audio.wav"), "--runtime", "onnx",
+                          "--decoder", "beam")
+    assert_one_line_error(result, "--runtime onnx", "greedily", code=2)

@@ -60,8 +60,9 @@ def _transcriber(checkpoint: str, runtime: str, threads: int | None, best: bool,
     if runtime == "onnx":
         from ..decode.onnx_runtime import OnnxTranscriber
 
-        if decoder.kind != "greedy" or device != "cpu":
-            raise click.BadParameter("the onnx runtime decodes greedily on the CPU", param_hint="--runtime onnx")
+        if decoder.kind != "greedy" or device != "cpu" or best:
+            raise click.BadParameter("the onnx runtime decodes an export folder greedily on the CPU (no --decoder "
+                                     "beam, --device or --best)", param_hint="--runtime onnx")
         try:
             return OnnxTranscriber(checkpoint, threads)
         except (ImportError, ValueError) as exc:
