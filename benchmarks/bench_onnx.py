@@ -2,8 +2,8 @@
 
     python -m benchmarks onnx [--small]
 
-The ``streaming`` row's ~2M-parameter lstm and rwkv7 (chunkwise in torch; recurrent in the graph, the form
-``statecatcher export`` traces) with a CTC head, and the lstm with an RNN-T head (LSTM predictor), random
+The ``streaming`` row's ~2M-parameter lstm, rwkv7 (chunkwise in torch; recurrent in the graph, the form
+``statecatcher export`` traces) and xlstm with a CTC head, and the lstm with an RNN-T head (LSTM predictor), random
 weights, are exported with ``statecatcher.export.onnx``
 (64-frame graph chunks) and stream the same 30 s synthetic recording in 0.5 s chunks: torch's ``Transcriber``
 vs ``OnnxTranscriber``, both with 1 thread, both including the streaming fbank and the tokenizer.  Ratio =
@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.bench_encoders import equal_size_encoders
 from benchmarks.bench_streaming import real_time_factor, trained_tokenizer
 
-MODELS = {"lstm": ("lstm", "ctc", {}), "rwkv7": ("rwkv7 chunkwise", "ctc", {}),
+MODELS = {"lstm": ("lstm", "ctc", {}), "rwkv7": ("rwkv7 chunkwise", "ctc", {}), "xlstm": ("xlstm", "ctc", {}),
           "lstm + rnnt": ("lstm", "rnnt", {"predictor": "lstm"})}
 
 

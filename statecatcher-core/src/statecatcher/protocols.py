@@ -44,7 +44,7 @@ class StatefulEncoder(Protocol):
       carried, for outputs (concatenated valid frames) and final state.  With subsampling the front end
       keeps incomplete frame stacks in the state, so a chunk of 1 frame is legal and may yield 0 outputs.
 
-    Optional: ``for_export()`` returns the encoder (sharing its parameters) in a form ``statecatcher export``
+    Optional: ``for_export()`` returns the encoder (with the same weights) in a form ``statecatcher export``
     can trace to ONNX for one lane whose frames are all valid, e.g. a recurrent instead of a chunkwise scan
     (see docs/transcription.md).
     """
