@@ -34,16 +34,18 @@ PLUGINS = sorted(path.parent.relative_to(ROOT).as_posix() for path in ROOT.glob(
 TEST_DEPS = nox.project.dependency_groups(nox.project.load_toml(ROOT / "pyproject.toml"), "test")
 
 
-def install_editable(session: nox.Session, *plugins: str) -> None:
-    """torch, then core and ``plugins`` editable in ONE pip call (else pip looks for statecatcher-core on PyPI)."""
+def install_editable(session: nox.Session, *plugins: str, core_extras: str = "") -> None:
+    """torch, then core (with ``core_extras``, e.g. ``"[onnx]"``) and ``plugins`` editable in ONE pip call (else
+    pip looks for statecatcher-core on PyPI)."""
     session.install(TORCH)
-    session.install(*(arg for path in (CORE, *plugins) for arg in ("-e", path)), *TEST_DEPS)
+    session.install(*(arg for path in (CORE + core_extras, *plugins) for arg in ("-e", path)), *TEST_DEPS)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Core and every plugin in one venv; run pytest over the repo (root, core and plugin tests)."""
-    install_editable(session, *PLUGINS)
+    """Core (with its onnx extra) and every plugin in one venv; run pytest over the repo (root, core and plugin
+    tests)."""
+    install_editable(session, *PLUGINS, core_extras="[onnx]")
     session.run("pytest", *session.posargs)
 
 

@@ -80,3 +80,18 @@ def test_registration_check_rejects_a_suite_whose_encoder_is_another_class():
 
     with pytest.raises(AssertionError, match="builds LSTMEncoder, expected TinyGRUEncoder"):
         Mislabelled().test_is_registered_under_entry_point()
+
+
+def test_for_export_equals_the_encoder_on_one_full_lane_and_shares_its_weights():
+    """``for_export()`` (what ``statecatcher export`` traces) replaces the lane staircase by one nn.LSTM call."""
+    encoder = _encoder(subsampling=4)
+    exported = encoder.for_export()
+    assert exported.lstm is encoder.lstm and exported.frontend is encoder.frontend
+    state = exported_state = _warm_state(encoder, batch=1)
+    for frames in (8, 12):
+        feats = torch.randn(1, frames, 6, dtype=torch.float64)
+        with torch.no_grad():
+            out, _, state = encoder(feats, torch.tensor([frames]), state)
+            out_exported, _, exported_state = exported(feats, torch.tensor([frames]), exported_state)
+        assert torch.equal(out, out_exported)
+        assert max_abs_diff(state, exported_state) == 0

@@ -43,6 +43,10 @@ class StatefulEncoder(Protocol):
     * chunk invariance: running a sequence in one call equals running it in any chunking with the state
       carried, for outputs (concatenated valid frames) and final state.  With subsampling the front end
       keeps incomplete frame stacks in the state, so a chunk of 1 frame is legal and may yield 0 outputs.
+
+    Optional: ``for_export()`` returns the encoder (with the same weights) in a form ``statecatcher export``
+    can trace to ONNX for one lane whose frames are all valid, e.g. a recurrent instead of a chunkwise scan
+    (see docs/transcription.md).
     """
 
     input_dim: int

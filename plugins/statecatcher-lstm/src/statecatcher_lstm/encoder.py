@@ -16,6 +16,8 @@ State (lane axis first)::
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -49,6 +51,19 @@ class LSTMEncoder(nn.Module):
         x, out_lengths, frontend = self.frontend(feats, lengths, state["frontend"])
         y, h, c = self._run_lstm(x, out_lengths, state["h"], state["c"])
         return self.proj(y), out_lengths, {"frontend": frontend, "h": h, "c": c}
+
+    def for_export(self) -> LSTMEncoder:
+        """This encoder for ``statecatcher export`` (one lane whose frames are all valid): one plain ``nn.LSTM``
+        call instead of the length-sorted staircase (ONNX has no stable sort); shares the parameters."""
+        exported = copy.copy(self)
+        exported._run_lstm = exported._run_one_lane
+        return exported
+
+    def _run_one_lane(self, x: torch.Tensor, lengths: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        """``_run_lstm`` for a batch whose frames are all valid: ``x[B,T',H]``, ``h, c [B, L, H]``."""
+        layers_first = [s.to(x.dtype).transpose(0, 1).contiguous() for s in (h, c)]  # [L, B, H]
+        y, (h, c) = self.lstm(x, tuple(layers_first))
+        return y, h.transpose(0, 1), c.transpose(0, 1)
 
     def _run_lstm(self, x: torch.Tensor, lengths: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """LSTM over the valid frames of every lane, as a staircase of plain ``nn.LSTM`` calls.
