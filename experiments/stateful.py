@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.corpus import synth_corpus
+from experiments.machine import machine_info
 from experiments.recipe import DECODES, decode, open_model, run_config
 from statecatcher.data.segmenter import SegmenterConfig
 
@@ -81,21 +81,6 @@ def evaluate(run_dir: Path, corpus: Path, splits: list[str]) -> dict[str, dict[s
             for split in splits}
 
 
-def machine() -> dict[str, Any]:
-    """CPU model, core count, torch version and accelerator of this machine."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "gpu": gpu}
-
-
 def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], losses: list[str],
                    seed: int = 0, splits: list[str] = ("test", "train"), command: str = "") -> dict[str, Any]:
     """Build the corpus, train every encoder x loss stateful and stateless, evaluate; writes ``results.json``."""
@@ -109,7 +94,7 @@ def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], 
     manifest = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
     results: dict[str, Any] = {
         "command": command, "launcher": os.environ.get("STATECATCHER_LAUNCHER", ""), "lanes": LANES,
-        "scale": scale, "seed": seed, "steps": steps, "splits": list(splits), "machine": machine(),
+        "scale": scale, "seed": seed, "steps": steps, "splits": list(splits), "machine": machine_info(),
         "corpus": {"path": str(corpus), "episodes": {split: [m["id"] for m in manifest if m["split"] == split]
                                                      for split in ("train", "dev", "test")},
                    "minutes": {split: round(sum(m["duration"] for m in manifest if m["split"] == split) / 60, 2)
