@@ -62,8 +62,9 @@ SPEECH_EPISODES = {False: 12, True: 6}  # synthetic episodes of 1-1.5 min (12: ~
 SPEECH_STEPS = {False: 1000, True: 600}
 TARGET = {"recall": 0.9, "clean_flagged": 0.05}  # combined filter, met on the median over seeds
 THREADS = 1  # torch threads for training and scoring, everywhere a number is produced
-NONDETERMINISTIC = ("bit-identical only on the same CPU type and torch build: float rounding of other kernels "
-                    "changes the trained loss model, so other machines give other per-seed numbers")
+NONDETERMINISTIC = ("nothing known on one machine: seed 0's tone-word numbers repeat to the digit (the same on two "
+                    "2-core machines); another CPU type or torch build may round differently and train another "
+                    "loss model, so compare medians and ranges")
 Key = tuple[str, int]  # (recording id, transcript segment index)
 
 
