@@ -29,11 +29,13 @@ from experiments.tables import RESULTS_DIR, ROOT, render, render_docs, write_jso
 THREADS = 1  # torch threads of every training and scoring run here (the demo preset and run_config set 1 too)
 PRODUCED = ("demo", "filters-bench", "filter-experiment", "performance")  # filters-summary: filters-bench's JSON
 NOT_DETERMINISTIC = {
-    "demo": "nothing known: the demo's numbers repeat to the last digit (seeded corpus, training order, "
+    "demo": "nothing known on one machine: the demo's numbers repeat to the last digit (seeded corpus, data order, "
             "initialisation; one torch thread); another CPU type or torch build may round differently and train "
             "other models, so compare medians and ranges. Wall times depend on the machine and its load.",
-    "filter-experiment": "as for the demo: seeded, one torch thread; another CPU type may round differently.",
-    "performance": "timings: they depend on the machine and on what else runs on it; compare ratios within one run.",
+    "filter-experiment": "nothing known on one machine (seeded, one torch thread); another CPU type or torch build "
+                         "may round differently.",
+    "performance": "everything: these are timings, they depend on the machine and on what else runs on it; compare "
+                   "ratios within one run.",
 }
 
 

@@ -63,7 +63,7 @@ def machine_line(data: dict) -> str:
 
     line = f"Measured {data['started']} with `{data['command']}` on {describe(data['machine'])}."
     if data.get("nondeterministic"):
-        line += f" Not deterministic: {data['nondeterministic']}"
+        line += f" What may vary: {data['nondeterministic']}"
     return line
 
 
