@@ -1,7 +1,8 @@
 """The recipe both experiments share: one small CPU run config and the decodes that score a trained model.
 
 :func:`run_config` is the common training recipe (sentencepiece 64, constant lr 3e-3 after warm-up, one torch
-thread, no feature normalisation or SpecAugment (:data:`PINNED`), jsonl metrics, no intermediate checkpoints); each experiment passes only what it varies.
+thread, no feature normalisation or SpecAugment (:data:`PINNED`), jsonl metrics, no intermediate checkpoints);
+each experiment passes only what it varies.
 :func:`decode` scores a model one of three ways (:data:`DECODES`).
 """
 
