@@ -1,6 +1,7 @@
 """``nox -s results``: measure every published table from one clean run, write its JSON, render the docs.
 
-    python -m experiments.results                      # every table, 3 seeds (see RESULTS.md for the time)
+    python -m experiments.results                      # demo, filters-bench, performance; 3 seeds (~35 min)
+    python -m experiments.results all                  # and the filter experiment (~15-20 min more)
     python -m experiments.results demo --seeds 5       # some tables
     python -m experiments.results --render-only        # re-render the docs from results/*.json
     python -m experiments.results --quick              # tiny sizes into runs/results-quick/: the machinery only
@@ -28,6 +29,8 @@ from experiments.tables import RESULTS_DIR, ROOT, render, render_docs, write_jso
 
 THREADS = 1  # torch threads of every training and scoring run here (the demo preset and run_config set 1 too)
 PRODUCED = ("demo", "filters-bench", "filter-experiment", "performance")  # filters-summary: filters-bench's JSON
+# what a plain run measures: ~35 minutes on 2 idle cores; the filter experiment adds ~15-20 (name it, or "all")
+DEFAULT = ("demo", "filters-bench", "performance")
 NOT_DETERMINISTIC = {
     "demo": "nothing known on one machine: the demo's numbers repeat to the last digit (seeded corpus, data order, "
             "initialisation; one torch thread); another CPU type or torch build may round differently and train "
@@ -99,14 +102,15 @@ def produce(name: str, seeds: list[int], work: Path, quick: bool, results_dir: P
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.results", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("tables", nargs="*", metavar="TABLE", help=f"tables to measure (default all): "
-                                                                   f"{', '.join(PRODUCED)}")
+    parser.add_argument("tables", nargs="*", metavar="TABLE",
+                        help=f"tables to measure: {', '.join(PRODUCED)} or all (default {', '.join(DEFAULT)})")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of every seeded table (default 3)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes into runs/results-quick; renders nothing")
     parser.add_argument("--render-only", action="store_true", help="only re-render the docs from results/*.json")
     parser.add_argument("--work", type=Path, help="training runs (default runs/results, runs/results-quick)")
     args = parser.parse_args(argv)
-    unknown = [name for name in args.tables if name not in PRODUCED]
+    tables = list(PRODUCED) if args.tables == ["all"] else args.tables or list(DEFAULT)
+    unknown = [name for name in tables if name not in PRODUCED]
     if unknown or args.seeds < 1:
         parser.error(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(PRODUCED)}" if unknown
                      else f"--seeds must be >= 1, got {args.seeds}")
@@ -114,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = work / "results" if args.quick else RESULTS_DIR
     command = shlex.join(["python", "-m", "experiments.results", *(argv if argv is not None else sys.argv[1:])])
     if not args.render_only:
-        for name in args.tables or PRODUCED:
+        for name in tables:
             produce(name, list(range(args.seeds)), work, args.quick, results_dir, command)
     if args.quick:
-        for name in args.tables or PRODUCED:
+        for name in tables:
             print(f"\n<!-- results:{name} -->\n{render(name, results_dir)}")
         return 0
     for path in render_docs():

@@ -89,3 +89,13 @@ def test_filter_benchmark_target_is_judged_on_the_median_over_seeds():
                                                       "values": [0.021, 0.168, 0.0]}
     assert summary["speech"]["verdict"] == "FAIL" and summary["speech"]["clean_flagged"]["median"] == 0.06
     assert TARGET == {"recall": 0.9, "clean_flagged": 0.05}
+
+
+@pytest.mark.parametrize(("argv", "message"), [(["nope"], "unknown table(s) nope; choose from demo,"),
+                                               (["--seeds", "0"], "--seeds must be >= 1, got 0")])
+def test_results_command_names_a_bad_argument(argv, message, capsys):
+    from experiments.results import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--render-only"])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
