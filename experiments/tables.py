@@ -63,7 +63,7 @@ def machine_line(data: dict) -> str:
 
     line = f"Measured {data['started']} with `{data['command']}` on {describe(data['machine'])}."
     if data.get("nondeterministic"):
-        line += f" What may vary: {data['nondeterministic']}"
+        line += f" What may vary: {data['nondeterministic'].rstrip('.')}."
     return line
 
 
@@ -90,7 +90,7 @@ def render_filters_bench(data: dict) -> str:
     """Per corpus: combined precision / recall / clean flagged per seed, their median, and the target verdict."""
     target = data["target"]
     lines = ["| corpus | seed | transcript segments | combined precision | combined recall | clean flagged "
-             "| loss model training |", "|---|---|---|---|---|---|---|"]
+             "| loss model training (timing) |", "|---|---|---|---|---|---|---|"]
     for corpus, seeds in data["corpora"].items():
         for run in seeds:
             c = run["detectors"]["combined"]
