@@ -5,16 +5,13 @@
     nox -s plugin                         # each plugin alone with core (catches undeclared dependencies)
     nox -s lint                           # ruff
     nox -s demo | bench | experiment | long_form   # not run by default
+    nox -s results [-- --quick]           # every table of RESULTS.md and docs/ from one run (experiments/results.py)
     nox -s gpu [-- --dry-run]             # the GPU acceptance run on a CUDA machine (docs/gpu.md)
 """
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -34,16 +31,18 @@ PLUGINS = sorted(path.parent.relative_to(ROOT).as_posix() for path in ROOT.glob(
 TEST_DEPS = nox.project.dependency_groups(nox.project.load_toml(ROOT / "pyproject.toml"), "test")
 
 
-def install_editable(session: nox.Session, *plugins: str) -> None:
-    """torch, then core and ``plugins`` editable in ONE pip call (else pip looks for statecatcher-core on PyPI)."""
+def install_editable(session: nox.Session, *plugins: str, core_extras: str = "") -> None:
+    """torch, then core (with ``core_extras``, e.g. ``"[onnx]"``) and ``plugins`` editable in ONE pip call (else
+    pip looks for statecatcher-core on PyPI)."""
     session.install(TORCH)
-    session.install(*(arg for path in (CORE, *plugins) for arg in ("-e", path)), *TEST_DEPS)
+    session.install(*(arg for path in (CORE + core_extras, *plugins) for arg in ("-e", path)), *TEST_DEPS)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Core and every plugin in one venv; run pytest over the repo (root, core and plugin tests)."""
-    install_editable(session, *PLUGINS)
+    """Core (with its onnx extra) and every plugin in one venv; run pytest over the repo (root, core and plugin
+    tests)."""
+    install_editable(session, *PLUGINS, core_extras="[onnx]")
     session.run("pytest", *session.posargs)
 
 
@@ -62,8 +61,6 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *(session.posargs or ["."]))
 
 
-DEMO_CORPUS = ["--episodes", "16", "--minutes", "3.5-4.5", "--seed", "0"]  # ~64 min: 10 train, 3 dev, 3 test
-DEMO_STEPS = "4500"  # one lane, the cpu-demo preset: ~5 min of training on 2 idle cores
 
 
 @nox.session(default=False)
@@ -91,33 +88,20 @@ def build(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
-    """The README's main job: synthesize the embedded corpus, serve it over HTTP, train, transcribe, evaluate."""
+    """The README's main job (experiments/demo.py): synthesize the embedded corpus, serve it over HTTP, train,
+    transcribe, evaluate (-- OUT_DIR [--seed N])."""
     install_editable(session, *PLUGINS)
-    out = Path(session.posargs[0] if session.posargs else ROOT / "runs" / "demo").resolve()
-    corpus, run_dir = out / "corpus", out / "run"
-    if not (corpus / "manifest.jsonl").exists():
-        session.run("statecatcher", "synth-corpus", "--out", str(corpus), *DEMO_CORPUS)
-    key = secrets.token_hex(16)
-    env = {"STATECATCHER_API_KEY": key}
-    server = subprocess.Popen([str(Path(session.bin) / "statecatcher"), "serve", str(corpus), "--api-key", key,
-                               "--port", "0", "--quiet"], stdout=subprocess.PIPE, text=True, env={**os.environ, **env})
-    try:
-        url = server.stdout.readline().split()[-1]  # "serving CORPUS at http://127.0.0.1:PORT"
-        session.run("statecatcher", "run", "--preset", "cpu-demo", "--data", f"speechcatcher:{url}",
-                    "--data-opt", "split_by=server", "--data-opt", f"cache_dir={out / 'data-cache'}",
-                    "--run-dir", str(run_dir), "--max-steps", DEMO_STEPS, "--epochs", "1000", env=env)
-        test_audio = next(json.loads(line)["audio"] for line in (corpus / "manifest.jsonl").read_text().splitlines()
-                          if json.loads(line)["split"] == "test")
-        session.run("statecatcher", "transcribe", str(run_dir), str(corpus / test_audio), "--best",
-                    "--json", str(out / "transcript.json"))
-        for extra in ([], ["--stateless"]):  # held-out WER with the carried state, then resetting it every segment
-            session.run("statecatcher", "eval", str(run_dir), "--best", "--data", f"local:{corpus}", "--split", "test",
-                        "--mode", "segment", "--report", str(out / f"eval{'-stateless' if extra else ''}.json"),
-                        *extra)
-        session.run("statecatcher", "plot", str(run_dir))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    args = list(session.posargs)
+    out = Path(args.pop(0) if args and not args[0].startswith("-") else ROOT / "runs" / "demo").resolve()
+    session.run("python", "-m", "experiments.demo", "--out", str(out), *args)
+
+
+@nox.session(default=False)
+def results(session: nox.Session) -> None:
+    """Every published table from one clean run: results/*.json (with the machine) and the marked tables of
+    RESULTS.md and docs/ rendered from them (experiments/results.py; -- TABLE --seeds N --quick)."""
+    install_editable(session, *PLUGINS)
+    session.run("python", "-m", "experiments.results", *session.posargs)
 
 
 @nox.session(default=False)

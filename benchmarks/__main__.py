@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 from benchmarks import ROWS
+from experiments.machine import machine_info
+from experiments.tables import format_ratio, performance_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path("benchmarks/results/latest.json")
@@ -73,24 +74,6 @@ def run_row(row: str, small: bool) -> dict:
         return json.loads(out.read_text())
 
 
-def cpu_model() -> str:
-    """``model name`` from /proc/cpuinfo (the rows read /proc anyway: Linux only), else ``platform.processor()``."""
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-                platform.processor())
-
-
-def machine_info() -> dict:
-    """CPU model, cores, memory, Python and torch versions, torch threads: what the ratios were measured on."""
-    import torch
-
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
-            "memory_gib": round(memory_gib, 1), "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
-
-
 def is_good_ratio(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
@@ -113,22 +96,6 @@ def print_table(report: dict) -> None:
         table.add_row("", f"[dim]{outcome['seconds']:.0f} s, peak RSS {outcome['peak_rss_mib']:.0f} MiB[/dim]",
                       "", "", end_section=True)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
-
-
-def format_ratio(result: dict) -> str:
-    return ("≥ " if result.get("lower_bound") else "") + f"{result['ratio']:.3g}"
-
-
-def markdown_table(report: dict) -> str:
-    """The report as a markdown table (for docs/performance.md)."""
-    lines = ["| row | result | ratio | what |", "|---|---|---:|---|"]
-    for row, outcome in report["rows"].items():
-        if "error" in outcome:
-            lines.append(f"| {row} | error | | {outcome['error']} |")
-            continue
-        lines += [f"| {row} | {r['name']} | {format_ratio(r)} | {r.get('description', '')} |"
-                  for r in outcome["results"]]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         report["rows"][row] = run_row(row, args.small)
     print_table(report)
     if args.markdown:
-        print(markdown_table(report))
+        print(performance_table(report))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print(f"wrote {args.out}")

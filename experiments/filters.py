@@ -1,7 +1,7 @@
 """Does filtering pay?  Train on corrupted labels with and without the label filters, compare the WER.
 
-    python -m experiments.filters --out runs/filter-experiment     # 2 x 2000 steps, ~7 min on CPU
-    python -m experiments.filters --out DIR --steps 300 --seed 1   # quicker (both stay at ~100% WER)
+    python -m experiments.filters --out runs/filter-experiment     # 3 seeds x 2 x 2000 steps, ~20 min on CPU
+    python -m experiments.filters --out DIR --steps 300 --seed 1   # one seed, quicker (both stay at ~100% WER)
 
 The corpus is a small synthetic speech corpus (statecatcher-synth: 4 episodes of 1-1.5 min, seed 1234, 2
 of them for training; built on first use and cached), its speaker turns split into their sentences
@@ -25,6 +25,7 @@ from typing import Any
 from experiments.corpus import synth_corpus
 from experiments.corrupt import corrupt_recordings, segment_labels, sentence_segments
 from experiments.recipe import decode, open_model, run_config
+from experiments.tables import spread
 from statecatcher.data.segmenter import SegmenterConfig, segment_recording
 from statecatcher.filters import DEFAULT_FILTERS
 from statecatcher.filters.report import read_report
@@ -43,7 +44,7 @@ def sentence_recordings(corpus: Path) -> list[Recording]:
     for split in ("train", "dev", "test"):
         for recording in source.recordings(split):
             turns = json.loads((corpus / f"{recording.id}.json").read_text())["segments"]
-            recordings.append(sentence_segments(recording, [turn["sentences"] for turn in turns]))
+            recordings.append(sentence_segments(recording.loaded(), [turn["sentences"] for turn in turns]))
     return recordings
 
 
@@ -114,16 +115,9 @@ def run_experiment(out: str | Path, *, steps: int = 2000, share: float = 0.2, se
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m experiments.filters", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="output directory (corpus, runs, results.json)")
-    parser.add_argument("--steps", type=int, default=2000, help="training steps of each run")
-    parser.add_argument("--share", type=float, default=0.2, help="share of corrupted transcript segments")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    results = run_experiment(args.out, steps=args.steps, share=args.share, seed=args.seed)
-    print(f"corpus: {results['transcript_segments']} transcript segments (train); {args.steps} steps per run")
+def print_results(results: dict[str, Any]) -> None:
+    print(f"seed {results['seed']}: {results['transcript_segments']} transcript segments (train); "
+          f"{results['steps']} steps per run")
     for name in ("baseline", "filtered"):
         r = results[name]
         print(f"{name:9s} WER {r['wer_recording']:.1%} (whole recordings)  {r['wer_segment']:.1%} (segments)  "
@@ -131,6 +125,30 @@ def main(argv: list[str] | None = None) -> None:
     quality = results["filtered"]["filters"]
     print(f"filters in training: recall {quality['recall']:.1%} of {quality['corrupted']} corrupted training "
           f"segments, precision {quality['precision']:.1%}, clean flagged {quality['clean_flagged_share']:.1%}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m experiments.filters", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="output directory (corpus, runs, results.json)")
+    parser.add_argument("--steps", type=int, default=2000, help="training steps of each run")
+    parser.add_argument("--share", type=float, default=0.2, help="share of corrupted transcript segments")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3), each in OUT/seedN: "
+                                                             "median and range")
+    parser.add_argument("--seed", type=int, help="one seed only, written to OUT itself")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seed is not None:
+        print_results(run_experiment(args.out, steps=args.steps, share=args.share, seed=args.seed))
+        return
+    runs = [run_experiment(Path(args.out) / f"seed{seed}", steps=args.steps, share=args.share, seed=seed)
+            for seed in range(args.seeds)]
+    for results in runs:
+        print_results(results)
+    for name in ("baseline", "filtered"):
+        s = spread(run[name]["wer_recording"] for run in runs)
+        print(f"{name:9s} WER over {s['n']} seeds: median {s['median']:.1%} (range {s['min']:.1%}-{s['max']:.1%})")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -35,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from experiments.corpus import synth_corpus
+from experiments.machine import machine_info
 from experiments.recipe import DECODES, decode, open_model, run_config
+from experiments.seeds import merge_seeds
 from statecatcher.data.segmenter import SegmenterConfig
 
 SEGMENTER = SegmenterConfig(segment_seconds=8.0, min_seconds=2.0, max_seconds=16.0)
@@ -81,21 +82,6 @@ def evaluate(run_dir: Path, corpus: Path, splits: list[str]) -> dict[str, dict[s
             for split in splits}
 
 
-def machine() -> dict[str, Any]:
-    """CPU model, core count, torch version and accelerator of this machine."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "gpu": gpu}
-
-
 def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], losses: list[str],
                    seed: int = 0, splits: list[str] = ("test", "train"), command: str = "") -> dict[str, Any]:
     """Build the corpus, train every encoder x loss stateful and stateless, evaluate; writes ``results.json``."""
@@ -109,7 +95,7 @@ def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], 
     manifest = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
     results: dict[str, Any] = {
         "command": command, "launcher": os.environ.get("STATECATCHER_LAUNCHER", ""), "lanes": LANES,
-        "scale": scale, "seed": seed, "steps": steps, "splits": list(splits), "machine": machine(),
+        "scale": scale, "seed": seed, "steps": steps, "splits": list(splits), "machine": machine_info(),
         "corpus": {"path": str(corpus), "episodes": {split: [m["id"] for m in manifest if m["split"] == split]
                                                      for split in ("train", "dev", "test")},
                    "minutes": {split: round(sum(m["duration"] for m in manifest if m["split"] == split) / 60, 2)
@@ -146,8 +132,11 @@ def percent(value: float) -> str:
 
 
 def cell(s: dict[str, float]) -> str:
-    """One table cell: ``WER / CER (length ratio)``."""
-    return f"{percent(s['wer'])} / {percent(s['cer'])} ({s['length_ratio']:.2f})"
+    """One table cell: ``WER / CER (length ratio)``, and ``[WER range]`` over seeds when there are several."""
+    text = f"{percent(s['wer'])} / {percent(s['cer'])} ({s['length_ratio']:.2f})"
+    if "wer_range" in s and s["wer_range"][0] != s["wer_range"][1]:
+        text += f" [{percent(s['wer_range'][0])}-{percent(s['wer_range'][1])}]"
+    return text
 
 
 def table(results: dict[str, Any], split: str) -> list[str]:
@@ -218,6 +207,13 @@ def reading(results: dict[str, Any], held_out: str) -> list[str]:
     return lines
 
 
+def seeds_text(seed: int | list[int]) -> str:
+    if isinstance(seed, list):
+        return (f"seed ({len(seed)} pairs, seeds {', '.join(map(str, seed))}: every cell is the median over seeds, "
+                "with the WER range in brackets)")
+    return f"seed {seed}"
+
+
 def write_document(results: dict[str, Any], doc: Path) -> Path:
     """Render ``results`` as markdown into ``doc``; the run's PNGs (loss, state norms) and ``results.json`` (as
     ``<doc stem>.results.json``) are copied beside it."""
@@ -246,7 +242,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         f"- Segments: ~{results['segmenter']['segment_seconds']:g} s "
         f"({results['segmenter']['min_seconds']:g}-{results['segmenter']['max_seconds']:g} s), cut between "
         f"speaker turns; {results.get('lanes', LANES)} lane(s).",
-        f"- Each pair shares seed {results['seed']}, model, data order and budget: {results['steps']} steps, "
+        f"- Each pair shares {seeds_text(results['seed'])}, model, data order and budget: {results['steps']} steps, "
         "AdamW lr 3e-3 constant after 20 warm-up steps, gradient clip 1.0. *stateful* carries the encoder "
         "state across a recording's segments (gradient detached); *stateless* resets every lane every segment.",
         "- Decodes: *segment, reset* (fresh state per segment), *segment, carried* (segments in order, state "
@@ -319,15 +315,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--losses", type=names, default=["ctc"], help="comma-separated losses: ctc, rnnt")
     parser.add_argument("--splits", type=names, default=["test", "train"],
                         help="splits to evaluate on, held-out first")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the seed of a one-seed run")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="seeds 0..N-1, each in OUT/seedN, cells the median (default 1: ~24 min per seed on CPU)")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="markdown document to write")
     args = parser.parse_args(argv)
     if args.scale <= 0:
         parser.error(f"--scale must be > 0, got {args.scale}")
     command = shlex.join(["python", "-m", "experiments.stateful",
                           *(argv if argv is not None else sys.argv[1:])])
-    results = run_experiment(args.out, scale=args.scale, encoders=args.encoders, losses=args.losses,
-                             seed=args.seed, splits=args.splits, command=command)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seeds == 1:
+        results = run_experiment(args.out, scale=args.scale, encoders=args.encoders, losses=args.losses,
+                                 seed=args.seed, splits=args.splits, command=command)
+    else:
+        results = merge_seeds([run_experiment(Path(args.out) / f"seed{seed}", scale=args.scale, encoders=args.encoders,
+                                              losses=args.losses, seed=seed, splits=args.splits, command=command)
+                               for seed in range(args.seeds)])
+        (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {write_document(results, args.doc)} ({results['wall_seconds'] / 60:.1f} min)")
 
 

@@ -79,7 +79,7 @@ def test_reset_forgets_the_hypotheses(overfit_run, train_audio):
 def test_lm_command_trains_on_the_run_transcripts_and_weight_zero_is_no_lm(lm_run, tiny_corpus, train_audio):
     lm = NgramLM.read_arpa(lm_run / "lm.arpa")
     source = LocalDataSource(str(tiny_corpus))
-    words = {w for r in source.recordings("train") for s in r.segments for w in s.text.lower().split()}
+    words = {w for r in source.recordings("train") for s in r.load_segments() for w in s.text.lower().split()}
     assert lm.order == 3 and len([g for g in lm.probs if len(g) == 1]) > 0.5 * len(words)
     no_lm = transcribe_waveform(Transcriber.from_checkpoint(lm_run, decoder=BEAM8), train_audio, 1.0)
     weight0 = DecoderConfig("beam", BeamOptions(beam_size=8, lm_weight=0.0), lm=None)  # the run's own lm.arpa

@@ -122,6 +122,24 @@ def test_drill_1_a_download_that_failed_is_retried_in_the_next_epoch(corpus, tmp
            f"steps): 1 recording(s) skipped" in capfd.readouterr().err
 
 
+def test_drill_1_a_transcript_that_failed_is_skipped_at_load_time_and_retried_in_the_next_epoch(corpus, tmp_path):
+    """rec-001's WebVTT answers 500 past the retry budget four times: in the tokenizer's pass over the
+    transcripts and when epoch 0's lane batcher loads it (two attempts each).  Listing fetched no transcript,
+    so the failure is a skipped recording of epoch 0 (reported in skipped.jsonl), and epoch 1 trains it."""
+    with running_server(corpus, [Fault("transcript", "error500", match="/2.vtt", times=4)]) as (url, plan):
+        options = client_options(tmp_path / "cache", retries=1, prefetch=1)
+        with pytest.warns(UserWarning, match="skipping recording") as record:
+            summary = train(small_config(f"speechcatcher:{url}", tmp_path / "run", epochs=2, rank_log=True,
+                                         data_options=options))
+    assert [hit[2].rpartition("/")[2] for hit in plan.hits] == ["2.vtt"] * 4
+    assert any("in tokenizer training" in str(w.message) for w in record)
+    (skip,) = jsonl(tmp_path / "run" / "skipped.jsonl")
+    assert skip["epoch"] == 0 and skip["recording_id"] == "2" and "transcript: " in skip["reason"]
+    assert "HTTP 500" in skip["reason"]
+    trained = trained_by_epoch(tmp_path / "run")
+    assert trained[0] == {"1", "3"} and trained[1] == {"1", "2", "3"} and summary.epochs_done == 2
+
+
 def test_drill_1_an_outage_longer_than_the_retry_budget_stops_the_run_and_a_rerun_continues(corpus, tmp_path,
                                                                                             capfd):
     """The server fails every download from epoch 1 on: the run stops with an error naming the server and

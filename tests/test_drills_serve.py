@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from statecatcher.data.lane_plan import load_recording
 from statecatcher.data.local import LocalDataSource
 from statecatcher.testing.dummies import make_recordings, write_local_corpus
 from statecatcher_speechcatcher_data.server import create_app
@@ -69,17 +70,14 @@ def _skip_warnings(record) -> list[str]:
     return [str(w.message) for w in record if "skipping recording" in str(w.message)]
 
 
-def test_local_source_yields_a_broken_transcript_as_an_unusable_recording(tmp_path):
+def test_local_source_lists_a_broken_transcript_and_fails_it_when_loaded(tmp_path):
     corpus = write_local_corpus(tmp_path, make_recordings(3, min_duration=3.0, max_duration=4.0, seed=2))
     bad = _break_transcript(corpus)
-    with pytest.warns(UserWarning, match=rf"recording '{BROKEN}' cannot be used: .*{bad.name}: invalid JSON"):
-        recordings = {r.id: r for r in LocalDataSource(str(corpus), shuffle=False).recordings("train")}
-    assert sorted(recordings) == ["rec-000", BROKEN, "rec-002"]
-    broken = recordings[BROKEN]
-    assert broken.segments == () and str(bad) in broken.meta["problem"]
-    with pytest.raises(OSError, match="invalid JSON"):
-        broken.load_audio()
-    assert recordings["rec-000"].segments and len(recordings["rec-002"].load_audio()) > 0
+    recordings = {r.id: r for r in LocalDataSource(str(corpus), shuffle=False).recordings("train")}
+    assert sorted(recordings) == ["rec-000", BROKEN, "rec-002"]  # listing reads no transcript
+    with pytest.raises(OSError, match=rf"{bad}: invalid JSON"):  # an OSError: the lane planner skips it
+        recordings[BROKEN].load_segments()
+    assert recordings["rec-000"].load_segments() and len(recordings["rec-002"].load_audio()) > 0
 
 
 def test_local_source_yields_unreadable_audio_headers_as_unusable_too(tmp_path):
@@ -87,7 +85,10 @@ def test_local_source_yields_unreadable_audio_headers_as_unusable_too(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"segments": [{"start": 0.0, "end": 1.0, "text": "hi"}]}))
     with pytest.warns(UserWarning, match="recording 'a' cannot be used: cannot decode audio"):
         [broken] = LocalDataSource(str(tmp_path), dev_fraction=0, test_fraction=0).recordings("train")
-    assert broken.segments == () and "a.wav" in broken.meta["problem"]
+    assert broken.duration == 0.0 and "a.wav" in broken.meta["problem"]
+    for load in (broken.load_segments, broken.load_audio):
+        with pytest.raises(OSError, match="a.wav"):
+            load()
 
 
 def test_training_skips_a_broken_transcript_fresh_and_on_resume(tmp_path):
@@ -111,14 +112,14 @@ def test_training_skips_a_broken_transcript_fresh_and_on_resume(tmp_path):
     assert any(f"skipping recording '{BROKEN}'" in m and "field 'end'" in m for m in _skip_warnings(record))
 
 
-class _Decoded:
-    """A finished "future" of a recording's audio, for the lane planner."""
+class _Loaded:
+    """A "future" of a recording's transcript and audio, loaded when asked, for the lane planner."""
 
     def __init__(self, recording):
         self.recording = recording
 
     def result(self):
-        return self.recording.load_audio()
+        return load_recording(self.recording)
 
 
 def test_a_lane_whose_transcript_broke_since_the_checkpoint_is_skipped_on_resume(tmp_path):
@@ -129,7 +130,7 @@ def test_a_lane_whose_transcript_broke_since_the_checkpoint_is_skipped_on_resume
 
     def planner():
         return LanePlanner(LocalDataSource(str(corpus), shuffle=False), split="train", batch_size=2, rank=0,
-                           world_size=1, epoch=0, open_audio=_Decoded,
+                           world_size=1, epoch=0, open_recording=_Loaded,
                            segmenter=SegmenterConfig(segment_seconds=3.0, min_seconds=2.0, max_seconds=6.0))
 
     before = planner()

@@ -46,7 +46,8 @@ def test_lhotse_source_visits_the_same_recordings_segments_and_texts_as_local(ti
 
     local, from_lhotse = LocalDataSource(str(tiny_corpus), seed=3), LhotseDataSource(str(lhotse_cuts), seed=3)
     for split in ("train", "test"):
-        ours, theirs = list(local.recordings(split)), list(from_lhotse.recordings(split))
+        ours = [r.loaded() for r in local.recordings(split)]
+        theirs = [r.loaded() for r in from_lhotse.recordings(split)]
         assert [(r.id, r.duration) for r in theirs] == [(r.id, r.duration) for r in ours]
         assert [[(s.start, s.end, s.text, s.speaker) for s in r.segments] for r in theirs] == \
                [[(s.start, s.end, s.text, s.speaker) for s in r.segments] for r in ours]

@@ -1,9 +1,14 @@
 """The data-source conformance kit passes a correct source and catches each kind of broken one."""
 
+import dataclasses
+import itertools
+
 import pytest
 
 from statecatcher.testing import DataSourceConformance
 from statecatcher.testing.data_source import (
+    check_listing_loads_no_transcript,
+    check_loading_is_repeatable,
     check_order_is_deterministic,
     check_segments_sorted_within_duration,
     check_shards_disjoint_and_complete,
@@ -14,11 +19,16 @@ from statecatcher.testing.dummies import make_recordings
 RECORDINGS = make_recordings(7, min_duration=4.0, max_duration=8.0)
 
 
+def listed(recording):
+    """``recording`` as a source lists it: its segments left to a loader."""
+    return dataclasses.replace(recording, segments=None, segments_loader=lambda: recording.segments)
+
+
 class ListSource:
-    """A correct in-memory source: order by (seed, epoch), shard = every world_size-th."""
+    """A correct in-memory source: order by (seed, epoch), shard = every world_size-th, transcripts loaded lazily."""
 
     def __init__(self, recordings=RECORDINGS, seed=0):
-        self.items, self.seed = list(recordings), seed
+        self.items, self.seed = [listed(r) for r in recordings], seed
 
     def order(self, epoch):
         return sorted(self.items, key=lambda r: (sum(map(ord, r.id)) * (epoch + self.seed + 1)) % 97)
@@ -58,7 +68,26 @@ class UnsortedSegments(ListSource):
     def recordings(self, split, **kwargs):
         import dataclasses
 
-        return (dataclasses.replace(r, segments=r.segments[::-1]) for r in super().recordings(split, **kwargs))
+        return (listed(dataclasses.replace(r, segments=r.load_segments()[::-1]))
+                for r in super().recordings(split, **kwargs))
+
+
+class EagerListing(ListSource):
+    """Loads every transcript while listing (what the contract forbids)."""
+
+    def recordings(self, split, **kwargs):
+        return (r.loaded() for r in super().recordings(split, **kwargs))
+
+
+class ChangingTranscripts(ListSource):
+    """Each load of a transcript gives other segments (a loader that is not a pure function of the listing)."""
+
+    loads = itertools.count()
+
+    def recordings(self, split, **kwargs):
+        for r in super().recordings(split, **kwargs):
+            segments = r.load_segments()
+            yield dataclasses.replace(r, segments_loader=lambda s=segments: s[: 1 + next(self.loads) % len(s)])
 
 
 CHECKS = {
@@ -66,6 +95,8 @@ CHECKS = {
     IgnoresStart: lambda s: check_start_cursor_resumes(s, "train"),
     RandomOrder: lambda s: check_order_is_deterministic(lambda: s, "train"),
     UnsortedSegments: lambda s: check_segments_sorted_within_duration(s, "train"),
+    EagerListing: lambda s: check_listing_loads_no_transcript(s, "train"),
+    ChangingTranscripts: lambda s: check_loading_is_repeatable(s, "train"),
 }
 
 
@@ -75,7 +106,8 @@ def test_each_broken_source_fails_its_own_check(broken):
         CHECKS[broken](broken())
 
 
-@pytest.mark.parametrize("broken", [OverlappingShards, IgnoresStart, UnsortedSegments], ids=lambda b: b.__name__)
+@pytest.mark.parametrize("broken", [OverlappingShards, IgnoresStart, UnsortedSegments, EagerListing],
+                         ids=lambda b: b.__name__)
 def test_a_deterministic_broken_source_passes_the_other_checks(broken):
     for other, check in CHECKS.items():
         if other is not broken:

@@ -5,7 +5,7 @@ from itertools import islice
 
 import pytest
 
-from statecatcher.data.lane_plan import LanePlanner, reshard_state
+from statecatcher.data.lane_plan import LanePlanner, load_recording, reshard_state
 from statecatcher.data.lanes import LaneBatcher
 from statecatcher.data.local import LocalDataSource
 from statecatcher.data.segmenter import SegmenterConfig
@@ -89,19 +89,19 @@ def test_a_resharded_state_resumes_exactly_and_a_finished_epoch_stays_finished(s
                               state=reshard_state(done, source, rank=1, world_size=2, batch_size=2))) == []
 
 
-def test_excluded_recordings_are_never_decoded(source):
+def test_excluded_recordings_are_never_loaded(source):
     states, _ = stop_after(source, 3)
     new_state = reshard_state(states, source, rank=0, world_size=1, batch_size=2)
     opened: list[str] = []
 
-    def open_audio(recording):
+    def open_recording(recording):
         opened.append(recording.id)
         future = Future()
-        future.set_result(recording.load_audio())
+        future.set_result(load_recording(recording))
         return future
 
     planner = LanePlanner(source, split="train", batch_size=2, segmenter=SEGMENTER, rank=0, world_size=1,
-                          epoch=EPOCH, open_audio=open_audio)
+                          epoch=EPOCH, open_recording=open_recording)
     planner.load_state_dict(new_state)
     while planner.next_plan() is not None:
         pass

@@ -121,3 +121,20 @@ def test_cell_clip_options_are_checked():
     with pytest.raises(ValueError, match="clip_every"):
         _encoder(cell_clip=1.0, clip_every=0)
     assert "position" not in _encoder().init_state(2)
+
+
+@pytest.mark.parametrize("clip", [{}, {"cell_clip": 0.05, "clip_every": 2}])
+def test_for_export_equals_the_encoder_on_one_full_lane_and_shares_its_weights(clip):
+    """``for_export()`` (what ``statecatcher export`` traces) replaces the lane staircase by one nn.LSTM call
+    (frame by frame, clamping at the stream's clip points, with ``cell_clip``)."""
+    encoder = _encoder(subsampling=4, **clip)
+    exported = encoder.for_export()
+    assert exported.lstm is encoder.lstm and exported.frontend is encoder.frontend
+    state = exported_state = _warm_state(encoder, batch=1)
+    for frames in (8, 12):
+        feats = torch.randn(1, frames, 6, dtype=torch.float64)
+        with torch.no_grad():
+            out, _, state = encoder(feats, torch.tensor([frames]), state)
+            out_exported, _, exported_state = exported(feats, torch.tensor([frames]), exported_state)
+        assert torch.equal(out, out_exported)
+        assert max_abs_diff(state, exported_state) == 0

@@ -55,3 +55,17 @@ def test_choice_is_logged_once(caplog, monkeypatch):
             encoder(torch.randn(1, 8, 8), torch.tensor([8]), encoder.init_state(1))
     messages = [r.getMessage() for r in caplog.records if r.name == "statecatcher.rwkv"]
     assert messages == ["RWKV-7 WKV: backend=torch (requested auto), mode=chunkwise, chunk_len=4, device=cpu"]
+
+
+def test_for_export_is_the_recurrent_form_with_the_same_weights():
+    """``for_export()`` (what ``statecatcher export`` traces): mode recurrent, parameters shared, equal outputs."""
+    torch.manual_seed(0)
+    encoder = make_rwkv7(input_dim=8, hidden_dim=32, num_layers=2, head_size=16).double().eval()
+    exported = encoder.for_export()
+    assert (encoder.mode, exported.mode) == ("chunkwise", "recurrent")
+    assert exported.blocks is encoder.blocks
+    feats = torch.randn(1, 64, 8, dtype=torch.float64)
+    with torch.no_grad():
+        out, _, _ = encoder(feats, torch.tensor([64]), encoder.init_state(1))
+        out_exported, _, _ = exported(feats, torch.tensor([64]), exported.init_state(1))
+    torch.testing.assert_close(out_exported, out, rtol=0, atol=1e-10)

@@ -195,6 +195,7 @@ def test_api_key_is_in_no_cached_file_and_no_log(any_server_url, tmp_path, caplo
     caplog.set_level(logging.DEBUG)
     source = SpeechcatcherDataSource(any_server_url, **client_options(tmp_path))
     for recording in source.recordings("train"):
+        recording.load_segments()
         recording.load_audio()
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) >= 13  # the listing, 6 transcripts, 6 audio files

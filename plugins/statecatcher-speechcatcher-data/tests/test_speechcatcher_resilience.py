@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 
+from statecatcher.data.lanes import LaneBatcher
 from statecatcher.text import TextNormalizer
 from statecatcher.train.tokens import transcript_texts
 from statecatcher_speechcatcher_data import retry
@@ -183,15 +184,20 @@ def test_a_media_host_whose_certificate_fails_stops_the_run_instead_of_skipping(
             source = SpeechcatcherDataSource(api_url, **client_options(tmp_path))
             assert source.listing_facts["listed_by"] == "training session"  # transcript URLs from the audio's
             with pytest.raises(TLSVerificationError, match=f"failed for {media_url.removeprefix('https://')}"):
-                list(source.recordings("train"))
+                [recording.load_segments() for recording in source.recordings("train")]
     assert not source.problems()
 
 
 def test_when_every_transcript_fails_the_error_says_so_not_the_tokenizer(corpus, tmp_path):
-    with running_server(corpus, [Fault("transcript", "not_found", times=0)]) as (url, _):
+    with running_server(corpus, [Fault("transcript", "not_found", times=0)]) as (url, plan):
         source = SpeechcatcherDataSource(url, **client_options(tmp_path))
+        assert not plan.hits  # listing fetches no transcript: the failures come when they are loaded
         with pytest.raises(TranscriptsUnavailable) as error:
             list(transcript_texts(source, "train", TextNormalizer()))  # what the tokenizer trains on
+        with pytest.raises(TranscriptsUnavailable) as in_lanes:  # and when the lane batcher loads them
+            with LaneBatcher(source, batch_size=2, num_workers=2) as batches:
+                next(batches)
     message = str(error.value)
     assert "not one transcript of split 'train' could be loaded (6 of 6 failed); the first: episode " in message
     assert "transcript: GET" in message and "404 not found" in message and TEST_API_KEY not in message
+    assert str(in_lanes.value).startswith(f"speechcatcher server {url}: not one transcript of split 'train'")

@@ -81,7 +81,7 @@ def test_audio_supports_range_and_vtt_matches_the_json_segments(http, corpus):
     assert vtt.mimetype == "text/vtt"
     local = next(r for r in LocalDataSource(str(corpus)).recordings("train") if r.id == episode["episode_title"])
     assert [(s.start, s.end, s.text.strip()) for s in parse_vtt(vtt.get_data(as_text=True))] == [
-        (round(s.start, 3), round(s.end, 3), s.text.strip()) for s in local.segments]
+        (round(s.start, 3), round(s.end, 3), s.text.strip()) for s in local.load_segments()]
 
 
 def test_training_session_hands_out_each_episode_once_per_epoch_by_duration(http):

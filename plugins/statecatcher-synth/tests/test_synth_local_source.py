@@ -11,5 +11,5 @@ def test_local_data_source_reads_every_episode(tiny_corpus, tiny_episodes):
     for row, transcript, _ in tiny_episodes:
         (recording,) = [r for r in source.recordings(row["split"]) if r.id == row["id"]]
         assert recording.duration == pytest.approx(row["duration"])
-        assert [(s.start, s.end, s.text, s.speaker) for s in recording.segments] == [
+        assert [(s.start, s.end, s.text, s.speaker) for s in recording.load_segments()] == [
             (s["start"], s["end"], s["text"], s["speaker"]) for s in transcript["segments"]]

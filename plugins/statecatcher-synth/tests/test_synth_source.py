@@ -16,8 +16,8 @@ def test_builds_once_with_a_notice_then_reuses_the_cache(tmp_path, capsys):
     assert again.corpus == first.corpus and first.corpus.parent == tmp_path
     local = LocalDataSource(str(first.corpus), seed=3)
     for split in ("train", "test"):
-        assert [(r.id, r.duration, [s.text for s in r.segments]) for r in again.recordings(split)] == \
-               [(r.id, r.duration, [s.text for s in r.segments]) for r in local.recordings(split)]
+        assert [(r.id, r.duration, [s.text for s in r.load_segments()]) for r in again.recordings(split)] == \
+               [(r.id, r.duration, [s.text for s in r.load_segments()]) for r in local.recordings(split)]
 
 
 def test_minutes_parse_and_refuse_nonsense():

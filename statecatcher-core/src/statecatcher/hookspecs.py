@@ -61,7 +61,8 @@ def register_data_sources(register):
 
     Called once, when plugins are loaded.  ``factory(spec: str, **options)`` receives the text after
     ``NAME:`` (a path, a URL, ...) and must return a :class:`statecatcher.protocols.DataSource` yielding
-    :class:`statecatcher.records.Recording` objects.
+    :class:`statecatcher.records.Recording` objects: listed without I/O (id, duration, meta), their
+    transcripts loaded later by ``Recording.load_segments()``, their audio by ``load_audio()``.
     """
 
 

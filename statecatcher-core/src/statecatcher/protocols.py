@@ -43,6 +43,10 @@ class StatefulEncoder(Protocol):
     * chunk invariance: running a sequence in one call equals running it in any chunking with the state
       carried, for outputs (concatenated valid frames) and final state.  With subsampling the front end
       keeps incomplete frame stacks in the state, so a chunk of 1 frame is legal and may yield 0 outputs.
+
+    Optional: ``for_export()`` returns the encoder (with the same weights) in a form ``statecatcher export``
+    can trace to ONNX for one lane whose frames are all valid, e.g. a recurrent instead of a chunkwise scan
+    (see docs/transcription.md).
     """
 
     input_dim: int
@@ -102,12 +106,17 @@ class Tokenizer(Protocol):
 
 @runtime_checkable
 class DataSource(Protocol):
-    """A deterministic stream of :class:`~statecatcher.records.Recording` objects.
+    """A deterministic stream of :class:`~statecatcher.records.Recording` objects, listed apart from loaded.
 
-    ``recordings(split, rank=0, world_size=1, epoch=0, start=0)`` yields the recordings of ``split``
+    ``recordings(split, rank=0, world_size=1, epoch=0, start=0)`` *lists* the recordings of ``split``
     (``"train"``, ``"dev"``, ``"test"``) that belong to shard ``rank`` of ``world_size``, in an order fixed
     by the source's seed and ``epoch``, skipping the first ``start`` of them (the resumable cursor).
-    Shards are disjoint and together complete.  ``describe()`` returns JSON-able facts for the run config.
+    Shards are disjoint and together complete.  Listing does no transcript or audio I/O (lhotse's rule):
+    each recording carries its id, its ``duration`` in seconds (what ordering, sharding, step estimates and
+    the lane planner use), meta, and ``segments=None`` with a ``segments_loader``; the transcript is fetched
+    only by ``Recording.load_segments()`` (the lane batcher calls it in its workers, just before the audio),
+    which gives the same segments every time and raises ``OSError`` naming the problem when it cannot (the
+    recording is then skipped and reported).  ``describe()`` returns JSON-able facts for the run config.
     """
 
     def recordings(self, split: str, *, rank: int = 0, world_size: int = 1, epoch: int = 0,

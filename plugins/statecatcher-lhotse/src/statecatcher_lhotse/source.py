@@ -73,16 +73,21 @@ class LhotseDataSource:
     # -- one cut -> one recording ----------------------------------------------------------------------------
 
     def _recording(self, cut: Any, split: str) -> Recording:
-        """Supervisions become segments sorted by start, clamped to ``[0, cut.duration]`` (seconds)."""
-        duration = float(cut.duration)
-        segments = tuple(sorted(
-            (Segment(start=min(max(float(sup.start), 0.0), duration), end=min(max(float(sup.end), 0.0), duration),
-                     text=sup.text or "", speaker=sup.speaker) for sup in cut.supervisions),
-            key=lambda segment: (segment.start, segment.end)))
-        return Recording(id=cut.recording_id if self._one_cut_per_recording else cut.id, duration=duration,
-                         segments=segments, sample_rate=int(cut.sampling_rate),
+        """The cut as a listed recording; its segments are built when loaded (:func:`cut_segments`)."""
+        return Recording(id=cut.recording_id if self._one_cut_per_recording else cut.id,
+                         duration=float(cut.duration), segments=None, sample_rate=int(cut.sampling_rate),
                          load_audio=functools.partial(load_cut_audio, cut),
+                         segments_loader=functools.partial(cut_segments, cut),
                          meta={"split": split, "lhotse_cut": cut.id, "lhotse_recording": cut.recording_id})
+
+
+def cut_segments(cut: Any) -> tuple[Segment, ...]:
+    """The cut's supervisions as segments sorted by start, clamped to ``[0, cut.duration]`` (seconds)."""
+    duration = float(cut.duration)
+    return tuple(sorted(
+        (Segment(start=min(max(float(sup.start), 0.0), duration), end=min(max(float(sup.end), 0.0), duration),
+                 text=sup.text or "", speaker=sup.speaker) for sup in cut.supervisions),
+        key=lambda segment: (segment.start, segment.end)))
 
 
 def load_cut_audio(cut: Any):

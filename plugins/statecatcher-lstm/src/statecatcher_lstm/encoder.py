@@ -26,6 +26,8 @@ State (lane axis first)::
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -70,6 +72,30 @@ class LSTMEncoder(nn.Module):
         if self.cell_clip:
             new_state["position"] = (position.to(out_lengths.device) + out_lengths) % self.clip_every
         return self.proj(y), out_lengths, new_state
+
+    def for_export(self) -> LSTMEncoder:
+        """This encoder for ``statecatcher export`` (one lane whose frames are all valid): one plain ``nn.LSTM``
+        call instead of the length-sorted staircase (ONNX has no stable sort); shares the parameters."""
+        exported = copy.copy(self)
+        exported._run_lstm = exported._run_one_lane
+        return exported
+
+    def _run_one_lane(self, x: torch.Tensor, lengths: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+                      position: torch.Tensor | None = None):
+        """``_run_lstm`` for a batch whose frames are all valid: ``x[B,T',H]``, ``h, c [B, L, H]``.  With
+        ``cell_clip`` the frames run one by one (unrolled in the traced graph) and the cell is clamped where a
+        lane's stream position reaches a clip point, as the staircase does."""
+        hx, cx = (s.to(x.dtype).transpose(0, 1).contiguous() for s in (h, c))  # [L, B, H]
+        if not self.cell_clip or position is None:
+            y, (hx, cx) = self.lstm(x, (hx, cx))
+            return y, hx.transpose(0, 1), cx.transpose(0, 1)
+        outs = []
+        for t in range(x.shape[1]):
+            out, (hx, cx) = self.lstm(x[:, t:t + 1], (hx, cx))
+            hit = ((position + t + 1) % self.clip_every == 0)[None, :, None]
+            cx = torch.where(hit, cx.clamp(-self.cell_clip, self.cell_clip), cx)
+            outs.append(out)
+        return torch.cat(outs, dim=1), hx.transpose(0, 1), cx.transpose(0, 1)
 
     def _stops(self, sorted_lengths: list[int], sorted_positions: list[int] | None) -> list[int]:
         """Where the staircase ends a call: every distinct lane length, and every clip point of every lane

@@ -15,6 +15,7 @@ RWKV-7's ``v_first`` value residual is recomputed per frame from layer 0 and is 
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import torch
@@ -71,6 +72,13 @@ class RWKVEncoder(nn.Module):
         }
         return {"frontend": self.frontend.init_state(batch_size, device=device, dtype=dtype),
                 "layers": [layer() for _ in self.blocks]}
+
+    def for_export(self) -> RWKVEncoder:
+        """This encoder in ``mode="recurrent"`` for ``statecatcher export`` (ONNX has no operator for the
+        chunkwise form's triangular solve); shares the parameters."""
+        exported = copy.copy(self)
+        exported.mode = "recurrent"
+        return exported
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor, state):
         """``feats [B, T, F]``, ``lengths [B]`` (frames) -> ``(out [B, T', D], out_lengths [B], new state)``."""

@@ -33,8 +33,8 @@ from statecatcher_speechcatcher_data.vtt import VTTError, parse_vtt
 log = logging.getLogger(__name__)
 
 
-class TranscriptUnavailable(Exception):
-    """The transcript of an episode cannot be fetched or parsed (the recording is skipped)."""
+class TranscriptUnavailable(OSError):
+    """The transcript of an episode cannot be fetched or parsed (an ``OSError``: the recording is skipped)."""
 
 
 class Fetcher:
@@ -62,9 +62,6 @@ class Fetcher:
         self.problems: dict[str, str] = {}  # episode id -> why it was skipped
 
     # -- transcripts ---------------------------------------------------------------------------------------
-
-    def transcript_async(self, episode: Episode) -> Future:
-        return self._pool.submit(self.transcript, episode)
 
     def transcript(self, episode: Episode) -> tuple[Segment, ...]:
         """The episode's cues (cached); raises :class:`TranscriptUnavailable` when it stays broken and

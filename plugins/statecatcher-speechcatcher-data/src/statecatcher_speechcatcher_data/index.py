@@ -87,13 +87,15 @@ def _build(corpus: Path, path: Path, signature: str) -> None:
         warnings.filterwarnings("ignore", message=r".*cannot be used: ")
         recordings = [r for split in source.describe()["recordings"] for r in source.recordings(split)]
     for recording in recordings:
-        if "problem" in recording.meta:  # a malformed transcript or unreadable audio header: not served
-            skipped.append({"recording_id": recording.id, "reason": recording.meta["problem"]})
+        try:
+            segments = recording.load_segments()
+        except OSError as error:  # a malformed transcript or unreadable audio header: not served
+            skipped.append({"recording_id": recording.id, "reason": str(error)})
             continue
         audio = Path(recording.meta["audio"]).resolve()
-        rows.append((recording.id, _podcast_of(recording.id, recording.meta), recording.meta.get("language", ""),
+        rows.append((recording.id, _podcast_of(recording.id, recording.meta), _language_of(recording.meta),
                      recording.duration, recording.meta["split"], audio.relative_to(corpus).as_posix(),
-                     json.dumps([_segment_dict(s) for s in recording.segments]), audio.stat().st_mtime))
+                     json.dumps([_segment_dict(s) for s in segments]), audio.stat().st_mtime))
     temporary = temporary_sibling(path)  # several server processes may build at once
     temporary.unlink(missing_ok=True)
     with closing(sqlite3.connect(temporary)) as db:
@@ -117,6 +119,13 @@ def _report_skipped(path: Path) -> None:
 def _podcast_of(recording_id: str, meta: dict[str, Any]) -> str:
     """The manifest's ``podcast_title`` / ``podcast``, else the id's folder, else the id (its own show)."""
     return str(meta.get("podcast_title") or meta.get("podcast") or recording_id.rpartition("/")[0] or recording_id)
+
+
+def _language_of(meta: dict[str, Any]) -> str:
+    """The manifest's ``language``, else the Whisper transcript's top-level ``language``, else ``""``."""
+    from statecatcher.data.transcripts import read_transcript
+
+    return str(meta.get("language") or read_transcript(meta["transcript"])[1].get("language", ""))
 
 
 def _segment_dict(segment: Segment) -> dict[str, Any]:

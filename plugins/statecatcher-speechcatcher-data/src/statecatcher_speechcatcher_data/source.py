@@ -2,9 +2,12 @@
 
 ``--data speechcatcher:http://host:6000`` with options (``--data-opt KEY=VALUE``) listed in
 :class:`SpeechcatcherDataSource`.  The server is asked for its episodes once; the listing is cached in
-``cache_dir`` and, like the ``local`` source, split, ordered and sharded without any I/O.  A recording's
-transcript (WebVTT) is fetched a few recordings ahead of the consumer; its audio is downloaded in the
-background as soon as training nears it (see :mod:`~statecatcher_speechcatcher_data.fetch`).
+``cache_dir`` and, like the ``local`` source, split, ordered and sharded without any I/O: ``recordings()``
+lists ids, the listing's durations (every listed episode has one; an episode without a positive duration is
+left out of the listing and counted in ``describe()["listing"]["incomplete"]``) and meta, and fetches
+nothing.  A recording's transcript (WebVTT) is fetched when it is loaded (``Recording.load_segments()``,
+which the lane batcher calls in its workers a few recordings ahead of training); its audio is downloaded in
+the background as soon as training nears it (see :mod:`~statecatcher_speechcatcher_data.fetch`).
 """
 
 from __future__ import annotations
@@ -14,10 +17,9 @@ import hashlib
 import json
 import math
 import os
-from collections import deque
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ import torch
 
 from statecatcher.data.local import hash_split
 from statecatcher.data.sharding import check_recordings_args
-from statecatcher.records import Recording
+from statecatcher.records import Recording, Segment
 from statecatcher_speechcatcher_data.api import ApiClient
 from statecatcher_speechcatcher_data.deployment import DeploymentConfig, read_deployment_config
 from statecatcher_speechcatcher_data.fetch import Fetcher, TranscriptUnavailable
@@ -112,7 +114,9 @@ class SpeechcatcherDataSource:
                               start=start)
         episodes = self._splits.get(split, [])
         shard = [episodes[i] for i in self.order(episodes, epoch)[rank::world_size]]
-        return self._stream(shard, start, split)
+        loads = _ShardLoads(f"speechcatcher server {self.client.base_url}", split, len(shard)) if start == 0 \
+            else None
+        return (self._recording(shard, position, loads) for position in range(start, len(shard)))
 
     def describe(self) -> dict[str, Any]:
         return {"source": "speechcatcher", "url": self.client.base_url, "seed": self.seed,
@@ -148,44 +152,27 @@ class SpeechcatcherDataSource:
         key = episode.id if self.split_by == "episode" else (episode.podcast or episode.id)
         return hash_split(key, self.dev_fraction, self.test_fraction)
 
-    def _stream(self, shard: list[Episode], start: int, split: str) -> Iterator[Recording]:
-        """Yields the recordings of ``shard[start:]``, transcripts fetched ``prefetch`` recordings ahead.
-
-        Raises :class:`TranscriptsUnavailable` at the end when not one transcript of a whole shard loaded.
-        """
-        upcoming = deque()
-        positions = iter(range(start, len(shard)))
-        for position in islice(positions, self.prefetch_count + 1):
-            upcoming.append((position, self.fetcher.transcript_async(shard[position])))
-        failures: list[str] = []
-        while upcoming:
-            position, transcript = upcoming.popleft()
-            for later in islice(positions, 1):
-                upcoming.append((later, self.fetcher.transcript_async(shard[later])))
-            recording, failure = self._recording(shard, position, transcript)
-            failures += [failure] if failure else []
-            yield recording
-        if start == 0 and shard and len(failures) == len(shard):
-            raise TranscriptsUnavailable(
-                f"speechcatcher server {self.client.base_url}: not one transcript of split {split!r} could be loaded "
-                f"({len(shard)} of {len(shard)} failed); the first: {failures[0]}")
-
-    def _recording(self, shard: list[Episode], position: int, transcript) -> tuple[Recording, str | None]:
-        """The recording at ``position`` and why its transcript failed (None when it loaded)."""
+    def _recording(self, shard: list[Episode], position: int, loads: _ShardLoads | None) -> Recording:
+        """The listed recording at ``position`` of ``shard``: nothing is fetched until it is loaded."""
         episode = shard[position]
-        load_audio = functools.partial(self._load_audio, shard, position)
-        failure = None
-        try:
-            segments = transcript.result()
-        except TranscriptUnavailable as error:
-            # no usable labels: fail the audio, so the lane planner skips the recording (and counts it)
-            segments, load_audio, failure = (), functools.partial(_unavailable, str(error)), str(error)
-        segments = tuple(replace(s, start=min(s.start, episode.duration), end=min(s.end, episode.duration))
-                         for s in segments)
-        return Recording(id=episode.id, duration=episode.duration, segments=segments, sample_rate=None,
-                         load_audio=load_audio,
+        return Recording(id=episode.id, duration=episode.duration, segments=None, sample_rate=None,
+                         load_audio=functools.partial(self._load_audio, shard, position),
+                         segments_loader=functools.partial(self._load_segments, episode, position, loads),
                          meta={"split": self._split_of(episode), "podcast": episode.podcast,
-                               "title": episode.title, "language": episode.language}), failure
+                               "title": episode.title, "language": episode.language})
+
+    def _load_segments(self, episode: Episode, position: int, loads: _ShardLoads | None) -> tuple[Segment, ...]:
+        """The episode's cues clamped to its listed duration; raises :class:`TranscriptUnavailable` (an
+        ``OSError``: the lane planner skips the recording), or :class:`TranscriptsUnavailable` when it is the
+        last transcript of a shard listed from its start to fail, and every other one failed too."""
+        try:
+            segments = self.fetcher.transcript(episode)
+        except TranscriptUnavailable as error:
+            if loads is not None:
+                loads.failed(position, str(error))
+            raise
+        return tuple(replace(s, start=min(s.start, episode.duration), end=min(s.end, episode.duration))
+                     for s in segments)
 
     def _load_audio(self, shard: list[Episode], position: int) -> torch.Tensor:
         """Starts the downloads of the next recordings, then waits for this one: ``[num_samples]`` 16 kHz."""
@@ -198,8 +185,25 @@ class TranscriptsUnavailable(RuntimeError):
     """Every transcript of a split failed to load: nothing to train on (a server or network problem)."""
 
 
-def _unavailable(reason: str) -> torch.Tensor:
-    raise OSError(reason)
+class _ShardLoads:
+    """The transcripts of one listed shard that failed to load, to tell a server that serves no transcript
+    (:class:`TranscriptsUnavailable`, the run stops) from a few broken files (skipped recordings)."""
+
+    def __init__(self, where: str, split: str, size: int):
+        self.where, self.split, self.size = where, split, size
+        self._failed: dict[int, str] = {}  # shard position -> why
+        self._lock = threading.Lock()
+
+    def failed(self, position: int, reason: str) -> None:
+        """Notes the failure; raises :class:`TranscriptsUnavailable` once every transcript of the shard failed."""
+        with self._lock:
+            self._failed.setdefault(position, reason)
+            every = len(self._failed) == self.size
+            first = self._failed[min(self._failed)]
+        if every:
+            raise TranscriptsUnavailable(
+                f"{self.where}: not one transcript of split {self.split!r} could be loaded ({self.size} of "
+                f"{self.size} failed); the first: {first}")
 
 
 def _digest(base_url: str, filters: Filters) -> str:

@@ -218,22 +218,28 @@ def create_media_app(files: dict[str, Path | str]) -> Flask:
     return app
 
 
-def episodes_from_corpus(corpus_dir: str | Path, media_url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def episodes_from_corpus(corpus_dir: str | Path, media_url: str,
+                         count: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``(episodes, media files)`` for a local corpus: upstream-shaped episode objects (ids from 1, podcasts
     from :data:`PODCASTS` in turn, ``episode_title`` = the recording id, language ``en``) whose files are
-    served by :func:`create_media_app` at ``media_url``."""
+    served by :func:`create_media_app` at ``media_url``.  ``count`` episodes (default: one per recording)
+    go round the recordings; a repeat has its own id and file paths (``N-`` before the file name), the same
+    audio and transcript."""
     from statecatcher.data.local import LocalDataSource
 
     source = LocalDataSource(str(corpus_dir), shuffle=False)
-    recordings = sorted((r for split in source.describe()["recordings"] for r in source.recordings(split)),
+    recordings = sorted((r.loaded() for split in source.describe()["recordings"] for r in source.recordings(split)),
                         key=lambda r: r.id)
+    vtts = {recording.id: format_vtt(recording.segments) for recording in recordings}
     episodes, files = [], {}
-    for number, recording in enumerate(recordings, 1):
+    for number in range(1, (count or len(recordings)) + 1):
+        recording = recordings[(number - 1) % len(recordings)]
         podcast = PODCASTS[(number - 1) % len(PODCASTS)]
         audio = Path(recording.meta["audio"]).resolve()
-        folder = f"/cache/podcasts/{_slug(podcast)}"
-        audio_path, vtt_path = f"{folder}/{audio.name}", f"{folder}/vtts/{audio.name}.vtt"
-        files[audio_path], files[vtt_path] = audio, format_vtt(recording.segments)
+        folder, name = f"/cache/podcasts/{_slug(podcast)}", audio.name if number <= len(recordings) \
+            else f"{number}-{audio.name}"
+        audio_path, vtt_path = f"{folder}/{name}", f"{folder}/vtts/{name}.vtt"
+        files[audio_path], files[vtt_path] = audio, vtts[recording.id]
         episodes.append(_episode(number, recording.id, podcast, recording.duration, media_url, audio_path, vtt_path))
     return episodes, files
 
@@ -276,10 +282,11 @@ def running_upstream(corpus_dir: str | Path, *, api_key: str = TEST_API_KEY,
 
 
 @contextmanager
-def running_media(corpus_dir: str | Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """``(media URL, episodes)``: the media server of ``corpus_dir`` in a thread, and its episode objects."""
+def running_media(corpus_dir: str | Path, count: int | None = None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """``(media URL, episodes)``: the media server of ``corpus_dir`` in a thread, and its episode objects
+    (``count`` of them, see :func:`episodes_from_corpus`)."""
     files: dict[str, Any] = {}
     with serving(Server(create_media_app(files), port=0, poll_seconds=0.05)) as media_url:
-        episodes, found = episodes_from_corpus(corpus_dir, media_url)
+        episodes, found = episodes_from_corpus(corpus_dir, media_url, count)
         files.update(found)
         yield media_url, episodes

@@ -59,6 +59,13 @@ class XLSTMEncoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(hidden_dim)
 
+    def for_export(self) -> XLSTMEncoder:
+        """A copy (same weights) for ``statecatcher export``: the package's group norms in a traceable form
+        (:mod:`statecatcher_xlstm.export`)."""
+        from .export import traceable_copy
+
+        return traceable_copy(self)
+
     def init_state(self, batch_size: int, device=None, dtype=None) -> dict:
         """Zero state for ``batch_size`` lanes, in the module's dtype (float32 at least)."""
         param = self.norm.weight

@@ -27,6 +27,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "eval_cmd:evaluate as eval",
     "plot_cmd:plot",
     "pack_cmd:pack",
+    "export_cmd:export",
     "filter_report_cmd:filter_report",
     "lm_cmd:lm",
 )

@@ -21,26 +21,21 @@ from .decoder_options import build_search_for_cli, decoder_options
 @click.option("--best", is_flag=True, help="for a run directory: load checkpoints/best.pt (best dev WER) instead "
                                          "of last.pt")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--runtime", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="onnx: CHECKPOINT is a `statecatcher export` folder, decoded greedily on onnxruntime (CPU)")
 @click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-              help="torch CPU threads (0: torch's default); one stream's small matrices run fastest on one thread, "
-                   "1.7-3x faster than the default on a loaded machine")
+              help="CPU threads for the model (0: torch's / onnxruntime's own choice); one stream's small "
+                   "matrices run fastest on one thread, 1.7-3x faster than the default on a loaded machine")
 @decoder_options
 def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str | None, best: bool, device: str,
-               threads: int, decoder) -> None:
+               runtime: str, threads: int | None, decoder) -> None:
     """Transcribe AUDIO (wav/flac, or mp3/opus/m4a via PyAV; a path or an http(s) URL) with CHECKPOINT
-    (a model pack, a checkpoint or a run directory), streaming with carried state.  With --decoder beam the
-    lines printed are the text every hypothesis agrees on."""
+    (a model pack, a checkpoint or a run directory; with --runtime onnx an export folder), streaming with
+    carried state.  With --decoder beam the lines printed are the text every hypothesis agrees on."""
     from ..data.audio import AudioDecodeError
     from ..decode.audio_stream import iter_audio_chunks
-    from ..decode.pack import load_model
-    from ..decode.streaming import Transcriber
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-    loaded = load_model(checkpoint, device, which="best" if best else "last")
-    transcriber = Transcriber(loaded, device, build_search_for_cli(loaded, decoder))
+    transcriber = _transcriber(checkpoint, runtime, threads, best, device, decoder)
     with _local_audio(audio) as path:
         live = _Display(sys.stdout.isatty())
         try:
@@ -59,6 +54,29 @@ def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str 
             "audio": audio, "duration": seconds, "text": result.text, "words": result.words(),
             "tokens": [{"id": t.id, "piece": t.piece, "time": round(t.time, 3)} for t in result.tokens],
         }, indent=2))
+
+
+def _transcriber(checkpoint: str, runtime: str, threads: int | None, best: bool, device: str, decoder):
+    """The torch ``Transcriber`` of a pack / checkpoint / run, or the ``OnnxTranscriber`` of an export folder."""
+    if runtime == "onnx":
+        from ..decode.onnx_runtime import OnnxTranscriber
+
+        if decoder.kind != "greedy" or device != "cpu" or best:
+            raise click.BadParameter("the onnx runtime decodes an export folder greedily on the CPU (no --decoder "
+                                     "beam, --device or --best)", param_hint="--runtime onnx")
+        try:
+            return OnnxTranscriber(checkpoint, threads)
+        except (ImportError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+    import torch
+
+    from ..decode.pack import load_model
+    from ..decode.streaming import Transcriber
+
+    if threads:
+        torch.set_num_threads(threads)
+    loaded = load_model(checkpoint, device, which="best" if best else "last")
+    return Transcriber(loaded, device, build_search_for_cli(loaded, decoder))
 
 
 class _Display:

@@ -1,11 +1,11 @@
 """Which segment every lane gets at each step: the deterministic, resumable heart of the lane batcher.
 
 No threads here.  At every step, lanes whose recording is done take the next recording of the shard in
-lane order (0..B-1); a lane with nothing left is inactive.  Audio is asked for through ``open_audio``
-(which may decode in the background, a few recordings ahead); a recording whose audio fails to decode
-(:class:`~statecatcher.data.audio.AudioDecodeError` or ``OSError``, which sources also raise for a recording
-whose transcript is broken) or that yields no segment is skipped.
-Decoding is deterministic, so the plan never depends on thread timing.
+lane order (0..B-1); a lane with nothing left is inactive.  The shard is *listed* (ids and durations, no
+I/O); a recording is *loaded* (its transcript, then its audio) through ``open_recording``, which may do it
+in the background, a few recordings ahead.  A recording whose transcript or audio cannot be loaded
+(``OSError``, or :class:`~statecatcher.data.audio.AudioDecodeError`) or that yields no segment is skipped.
+Loading is deterministic, so the plan never depends on thread timing.
 
 Re-sharding (:func:`reshard_state`): when a run resumes with another world size, each new rank starts its
 shard of the same epoch afresh but passes over the recordings that the old ranks finished (the state's
@@ -32,18 +32,26 @@ STATE_VERSION = 1
 DURATION_TOLERANCE = 0.1  # seconds between the listed duration and the decoded audio before we warn
 
 
-class PendingAudio(Protocol):
-    """The audio of a recording being decoded (a ``concurrent.futures.Future``)."""
+class PendingLoad(Protocol):
+    """A recording being loaded (a ``concurrent.futures.Future``): ``result()`` is ``(the recording with its
+    segments loaded, waveform [num_samples])``, see :func:`load_recording`."""
 
-    def result(self) -> torch.Tensor: ...
+    def result(self) -> tuple[Recording, torch.Tensor]: ...
+
+
+def load_recording(recording: Recording) -> tuple[Recording, torch.Tensor]:
+    """``(recording.loaded(), waveform [num_samples])``: the transcript first (small; when it fails, no audio
+    is fetched), then the audio.  Raises ``OSError`` / ``AudioDecodeError`` when either cannot be loaded."""
+    loaded = recording.loaded()
+    return loaded, loaded.load_audio()
 
 
 @dataclass
 class _Lane:
     recording_index: int  # position of the recording in this shard's order
-    recording: Recording
+    recording: Recording  # with its segments loaded
     segments: list[TrainingSegment]
-    audio: PendingAudio
+    load: PendingLoad
     next_segment: int = 0
 
 
@@ -61,13 +69,13 @@ class LanePlanner:
     """Plans steps for ``batch_size`` lanes over shard ``rank``/``world_size`` of ``source``'s ``split``."""
 
     def __init__(self, source: DataSource, *, split: str, batch_size: int, segmenter: SegmenterConfig,
-                 rank: int, world_size: int, epoch: int, open_audio: Callable[[Recording], PendingAudio],
+                 rank: int, world_size: int, epoch: int, open_recording: Callable[[Recording], PendingLoad],
                  decode_ahead: int = 2):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.source, self.split, self.batch_size, self.segmenter = source, split, batch_size, segmenter
         self.rank, self.world_size, self.epoch = rank, world_size, epoch
-        self.open_audio, self.decode_ahead = open_audio, max(decode_ahead, 0)
+        self.open_recording, self.decode_ahead = open_recording, max(decode_ahead, 0)
         self.cursor = 0  # recordings of the shard taken by lanes (skipped ones included)
         self.lanes: list[_Lane | None] = [None] * batch_size
         self.finished = False
@@ -76,7 +84,7 @@ class LanePlanner:
         self.skip_reasons: list[str] = []  # why skipped[i] was skipped
         self.exclude: tuple[str, ...] = ()  # recording ids passed over (finished before a re-shard), sorted
         self._excluded: frozenset[str] = frozenset()
-        self._upcoming: deque[tuple[Recording, PendingAudio | None]] = deque()
+        self._upcoming: deque[tuple[Recording, PendingLoad | None]] = deque()
         self._iterator: Iterator[Recording] | None = None
 
     # -- planning -----------------------------------------------------------------------------------------
@@ -108,36 +116,38 @@ class LanePlanner:
             self._fill_upcoming(self.decode_ahead + 1)
             if not self._upcoming:
                 return None
-            recording, audio = self._upcoming.popleft()
+            recording, pending = self._upcoming.popleft()
             self.cursor += 1
-            if audio is None:  # excluded: finished before a re-shard
+            if pending is None:  # excluded: finished before a re-shard
                 continue
-            segments = segment_recording(recording, self.segmenter)
-            lane = _Lane(self.cursor - 1, recording, segments, audio)
-            if not self._decodes(lane):
+            lane = self._loaded_lane(self.cursor - 1, recording, pending)
+            if lane is None:
                 continue
-            if not segments:
+            if not lane.segments:
                 self._skip(recording, f"no training segment (duration {recording.duration} s)")
                 continue
             self.started += 1
             return lane
 
-    def _decodes(self, lane: _Lane) -> bool:
-        """Whether the lane's audio decodes; if not, its recording is skipped (and reported)."""
+    def _loaded_lane(self, index: int, recording: Recording, pending: PendingLoad,
+                     next_segment: int = 0) -> _Lane | None:
+        """The lane of the loaded recording, or None (the recording skipped and reported) when its transcript
+        or audio cannot be loaded."""
         try:
-            self._waveform(lane)
+            loaded, _ = pending.result()
         except (AudioDecodeError, OSError) as error:
-            self._skip(lane.recording, str(error))  # undecodable audio, or a source's OSError naming the problem
-            return False
-        return True
+            self._skip(recording, str(error))  # a transcript or audio that cannot be loaded, named by the source
+            return None
+        except RuntimeError:
+            raise  # the source's own "stop the run" error (e.g. every transcript of the shard failed)
+        except Exception as error:
+            raise RuntimeError(f"recording {recording.id!r}: loading it failed: {error}") from error
+        lane = _Lane(index, loaded, segment_recording(loaded, self.segmenter), pending, next_segment)
+        self._waveform(lane)  # checks the shape and the listed duration
+        return lane
 
     def _waveform(self, lane: _Lane) -> torch.Tensor:
-        try:
-            waveform = lane.audio.result()
-        except (AudioDecodeError, OSError):
-            raise  # does not decode: the caller skips the recording
-        except Exception as error:
-            raise RuntimeError(f"recording {lane.recording.id!r}: loading its audio failed: {error}") from error
+        _, waveform = lane.load.result()
         if waveform.dim() != 1:
             raise RuntimeError(f"recording {lane.recording.id!r}: load_audio must return a mono waveform "
                                f"[num_samples], got shape {tuple(waveform.shape)}")
@@ -160,7 +170,7 @@ class LanePlanner:
             if recording is None:
                 return
             excluded = recording.id in self._excluded
-            self._upcoming.append((recording, None if excluded else self.open_audio(recording)))
+            self._upcoming.append((recording, None if excluded else self.open_recording(recording)))
 
     def _shard(self, start: int) -> Iterator[Recording]:
         return iter(self.source.recordings(self.split, rank=self.rank, world_size=self.world_size,
@@ -192,25 +202,23 @@ class LanePlanner:
         self._excluded = frozenset(self.exclude)
         self._upcoming.clear()
         self._iterator = None
-        lanes = [None if saved is None else self._resume_lane(b, saved) for b, saved in enumerate(state["lanes"])]
-        self.lanes = [None if lane is None else self._resumable(b, lane) for b, lane in enumerate(lanes)]
+        opened = [None if saved is None else self._reopen(b, saved) for b, saved in enumerate(state["lanes"])]
+        self.lanes = [None if item is None else self._resumable(b, *item) for b, item in enumerate(opened)]
 
-    def _resume_lane(self, b: int, saved: dict[str, Any]) -> _Lane:
+    def _reopen(self, b: int, saved: dict[str, Any]) -> tuple[dict[str, Any], Recording, PendingLoad]:
+        """Lane ``b``'s recording, listed again and its loading started (every lane's at once)."""
         recording = next(self._shard(start=saved["recording_index"]), None)
         if recording is None or recording.id != saved["recording_id"]:
             raise ValueError(f"lane state: lane {b} was on recording {saved['recording_id']!r} (shard index "
                              f"{saved['recording_index']}), the data source now has "
                              f"{None if recording is None else recording.id!r} there")
-        segments = segment_recording(recording, self.segmenter)
-        return _Lane(saved["recording_index"], recording, segments, self.open_audio(recording),
-                     saved["next_segment"])
+        return saved, recording, self.open_recording(recording)
 
-    def _resumable(self, b: int, lane: _Lane) -> _Lane | None:
-        """``lane`` when it can go on; None (its recording skipped and reported) when its audio or transcript
-        broke, or its transcript changed, since the checkpoint."""
-        if not self._decodes(lane):
-            return None
-        if lane.next_segment >= len(lane.segments):
+    def _resumable(self, b: int, saved: dict[str, Any], recording: Recording, pending: PendingLoad) -> _Lane | None:
+        """Lane ``b`` as the checkpoint left it; None (its recording skipped and reported) when its audio or
+        transcript broke, or its transcript changed, since the checkpoint."""
+        lane = self._loaded_lane(saved["recording_index"], recording, pending, saved["next_segment"])
+        if lane is not None and lane.next_segment >= len(lane.segments):
             self._skip(lane.recording, f"it has {len(lane.segments)} training segment(s) now, the checkpoint's "
                                        f"lane {b} was at segment {lane.next_segment}")
             return None
@@ -224,7 +232,7 @@ def reshard_state(states: Sequence[dict[str, Any]], source: DataSource, *, rank:
 
     Recordings an old rank finished (or skipped) are excluded; recordings that were in progress and all the
     others are dealt out again as ``source`` shards them for the new world size, from their first segment.
-    Lists each old shard up to its cursor (no audio is decoded).
+    Lists each old shard up to its cursor (no transcript or audio is loaded).
     """
     first = states[0]
     if any(s["epoch"] != first["epoch"] or s["split"] != first["split"] for s in states):

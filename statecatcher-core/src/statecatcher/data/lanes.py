@@ -5,12 +5,12 @@ When a lane's recording ends it takes the next recording of the shard (``reset[b
 segment); a lane with nothing left is inactive (``lengths 0, weight 0``) until every lane is done, which
 ends the epoch.  See DESIGN.md for the picture and :mod:`statecatcher.data.lane_plan` for the rule.
 
-Workers: a planner thread runs :class:`LanePlanner` ahead of the consumer, decoding audio a few recordings
-ahead in a pool of ``num_workers`` threads, and submits every lane's feature extraction to that pool or,
-with ``feature_processes=N``, to N worker processes (kaldi-native-fbank holds the GIL, so threads give about
-one core of features; processes scale).  At most ``prefetch`` steps are in flight.  The consumer collects
-them strictly in plan order, so the batches never depend on timing.  ``num_workers=0`` does everything
-in the consumer's thread.
+Workers: a planner thread runs :class:`LanePlanner` ahead of the consumer, loading recordings (transcript,
+then audio) a few recordings ahead in a pool of ``num_workers`` threads, and submits every lane's feature
+extraction to that pool or, with ``feature_processes=N``, to N worker processes (kaldi-native-fbank holds
+the GIL, so threads give about one core of features; processes scale).  At most ``prefetch`` steps are in
+flight.  The consumer collects them strictly in plan order, so the batches never depend on timing.
+``num_workers=0`` does everything in the consumer's thread.
 
 Usage::
 
@@ -36,7 +36,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from statecatcher.data.batch import Batch
 from statecatcher.data.fbank import FeatureConfig, span_samples, timed_fbank
-from statecatcher.data.lane_plan import LaneItem, LanePlanner
+from statecatcher.data.lane_plan import LaneItem, LanePlanner, load_recording
 from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment
 from statecatcher.protocols import DataSource
 from statecatcher.records import FRAME_SHIFT, Recording
@@ -87,8 +87,9 @@ class LaneBatcher:
     lane's ``rejections`` go to ``batch.info["filtered"]``.  A ``label_filter`` with ``state_dict`` /
     ``load_state_dict`` (a running reference) is snapshotted with every planned step, so ``state_dict()``
     resumes it as of the last batch handed out, not as of the steps planned ahead.  ``prefetch`` bounds the
-    steps in flight, ``decode_ahead`` the recordings decoded before a lane takes them.  ``stats()`` reports,
-    among others, ``wait_seconds``: how long the consumer blocked waiting for batches.
+    steps in flight, ``decode_ahead`` the recordings loaded (transcript, then audio) before a lane takes
+    them.  ``stats()`` reports, among others, ``wait_seconds``: how long the consumer blocked waiting for
+    batches (``decode_seconds``: time spent loading recordings).
     """
 
     def __init__(self, source: DataSource, *, split: str = "train", batch_size: int,
@@ -108,7 +109,7 @@ class LaneBatcher:
         self._feature_pool: Executor = _process_pool(feature_processes) if feature_processes else self._threads
         self._background = num_workers > 0
         self._planner = LanePlanner(source, split=split, batch_size=batch_size, segmenter=segmenter, rank=rank,
-                                    world_size=world_size, epoch=epoch, open_audio=self._open_audio,
+                                    world_size=world_size, epoch=epoch, open_recording=self._open_recording,
                                     decode_ahead=decode_ahead)
         self._state = self._planner.state_dict()
         self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
@@ -251,15 +252,16 @@ class LaneBatcher:
         return _Pending(item.recording.id, item.segment, item.is_last,
                         self._feature_pool.submit(timed_fbank, samples, self.features), verdict)
 
-    def _open_audio(self, recording: Recording) -> Future:
-        return self._threads.submit(self._decode, recording)
+    def _open_recording(self, recording: Recording) -> Future:
+        return self._threads.submit(self._load, recording)
 
-    def _decode(self, recording: Recording) -> torch.Tensor:
+    def _load(self, recording: Recording) -> tuple[Recording, torch.Tensor]:
         started = time.perf_counter()
-        waveform = recording.load_audio()
-        with self._lock:
-            self._stats["decode_seconds"] += time.perf_counter() - started
-        return waveform
+        try:
+            return load_recording(recording)
+        finally:
+            with self._lock:
+                self._stats["decode_seconds"] += time.perf_counter() - started
 
     # -- collating one step --------------------------------------------------------------------------------
 

@@ -2,10 +2,13 @@
 
 Format (docs/data-format.md): ``PATH/manifest.jsonl`` lists the recordings, or, without a manifest,
 every audio file under ``PATH`` is paired with the transcript of the same stem (``.json`` = Whisper output,
-or ``.jsonl``).  Order and sharding use only the list of ids (no I/O); transcripts and durations are read
-when a recording is yielded.  A recording whose transcript is malformed (or whose audio header cannot be
-read) is still yielded, with no segments, ``meta["problem"]`` saying why and a ``load_audio`` that raises
-``OSError``: the lane planner skips and reports it like audio that does not decode, and the rest trains.
+or ``.jsonl``).  Listing reads no transcript: order and sharding use only the list of ids, and a recording's
+transcript is read when it is loaded (:meth:`~statecatcher.records.Recording.load_segments`); a malformed
+one raises ``OSError`` naming the file, the segment and the field, and the lane planner skips and reports
+the recording like audio that does not decode.  The duration is the manifest's ``duration``; without one,
+listing reads the audio file's header once (kept for the life of the source; the only I/O a listing does).
+A recording whose header cannot be read is still listed, with duration 0, ``meta["problem"]`` saying why and
+loaders that raise ``OSError``, so it is skipped and reported the same way and the rest trains.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -25,7 +29,7 @@ import numpy as np
 from statecatcher.data.audio import AUDIO_SUFFIXES, AudioDecodeError, audio_duration, load_audio
 from statecatcher.data.sharding import check_recordings_args
 from statecatcher.data.transcripts import TranscriptError, read_transcript
-from statecatcher.records import Recording, Seconds
+from statecatcher.records import Recording, Seconds, Segment
 
 MANIFEST = "manifest.jsonl"
 
@@ -68,6 +72,8 @@ class LocalDataSource:
         manifest = self.root / MANIFEST
         entries = self._read_manifest(manifest) if manifest.is_file() else self._scan_folder()
         self._splits: dict[str, list[_Entry]] = {}
+        self._headers: dict[str, tuple[Seconds, int | None] | str] = {}  # id -> (duration, rate), or the problem
+        self._headers_lock = threading.Lock()
         for entry in entries:
             self._splits.setdefault(entry.split, []).append(entry)
 
@@ -140,30 +146,56 @@ class LocalDataSource:
                              f"({'/'.join(AUDIO_SUFFIXES)}) with a same-stem transcript")
         return entries
 
-    # -- one recording (reads its transcript, and the audio header when the duration is unknown) ------------
+    # -- one recording: listed without its transcript, loaded by Recording.load_segments() ------------------
 
     def _recording(self, entry: _Entry) -> Recording:
-        try:
-            segments, facts = read_transcript(entry.transcript)
-            duration, sample_rate = (entry.duration, entry.extra.get("sample_rate")) if entry.duration is not None \
-                else audio_duration(entry.audio)
-        except (TranscriptError, AudioDecodeError) as error:
-            return self._unusable(entry, str(error))
-        # Whisper may stamp the last segment past the end of the audio: clamp every time to [0, duration]
-        segments = tuple(replace(s, start=min(max(s.start, 0.0), duration), end=min(max(s.end, 0.0), duration))
-                         for s in segments)
-        return Recording(id=entry.id, duration=duration, segments=segments, sample_rate=sample_rate,
+        header = self._header(entry)
+        if isinstance(header, str):
+            return self._unusable(entry, header)
+        duration, sample_rate = header
+        return Recording(id=entry.id, duration=duration, segments=None, sample_rate=sample_rate,
                          load_audio=functools.partial(load_audio, entry.audio),
-                         meta={"split": entry.split, "audio": str(entry.audio), **facts, **entry.extra})
+                         segments_loader=functools.partial(load_local_segments, entry.transcript, duration),
+                         meta={"split": entry.split, "audio": str(entry.audio), "transcript": str(entry.transcript),
+                               **entry.extra})
+
+    def _header(self, entry: _Entry) -> tuple[Seconds, int | None] | str:
+        """``(duration, sample rate)`` from the manifest, else from the audio header (read once), or the
+        reason the header cannot be read."""
+        if entry.duration is not None:
+            return entry.duration, entry.extra.get("sample_rate")
+        with self._headers_lock:
+            known = self._headers.get(entry.id)
+        if known is None:
+            try:
+                known = audio_duration(entry.audio)
+            except AudioDecodeError as error:
+                known = str(error)
+            with self._headers_lock:
+                self._headers[entry.id] = known
+        return known
 
     def _unusable(self, entry: _Entry, problem: str) -> Recording:
-        """``entry`` as a recording nothing can train on: no segments, ``meta["problem"]``, and a ``load_audio``
-        that raises ``OSError(problem)`` (so the lane planner skips and reports it)."""
+        """``entry`` as a recording nothing can train on: duration 0, ``meta["problem"]``, and loaders that
+        raise ``OSError(problem)`` (so the lane planner skips and reports it)."""
         warnings.warn(f"local data source {self.root}: recording {entry.id!r} cannot be used: {problem}",
                       stacklevel=4)
-        return Recording(id=entry.id, duration=entry.duration or 0.0, segments=(), sample_rate=None,
-                         load_audio=functools.partial(_raise_problem, problem),
-                         meta={"split": entry.split, "audio": str(entry.audio), "problem": problem, **entry.extra})
+        fail = functools.partial(_raise_problem, problem)
+        return Recording(id=entry.id, duration=entry.duration or 0.0, segments=None, sample_rate=None,
+                         load_audio=fail, segments_loader=fail,
+                         meta={"split": entry.split, "audio": str(entry.audio), "transcript": str(entry.transcript),
+                               "problem": problem, **entry.extra})
+
+
+def load_local_segments(transcript: Path, duration: Seconds) -> tuple[Segment, ...]:
+    """The segments of a transcript file, every time clamped to ``[0, duration]`` (Whisper may stamp the last
+    segment past the end of the audio); raises ``OSError`` naming the file, segment and field when malformed."""
+    try:
+        segments, _ = read_transcript(transcript)
+    except TranscriptError as error:
+        raise OSError(str(error)) from None
+    return tuple(replace(s, start=min(max(s.start, 0.0), duration), end=min(max(s.end, 0.0), duration))
+                 for s in segments)
 
 
 def _raise_problem(problem: str) -> NoReturn:

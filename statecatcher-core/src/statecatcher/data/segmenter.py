@@ -24,7 +24,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Literal
 
-from statecatcher.records import FRAME_SHIFT, Recording, Seconds
+from statecatcher.records import FRAME_SHIFT, Recording, Seconds, Segment
 
 _EPS = 1e-6  # float tolerance when converting seconds to frames
 
@@ -89,12 +89,16 @@ class _Block:
 
 
 def segment_recording(recording: Recording, config: SegmenterConfig = SegmenterConfig()) -> list[TrainingSegment]:
-    """Tile ``recording`` into :class:`TrainingSegment` s (see the module docstring for the rule)."""
+    """Tile ``recording`` into :class:`TrainingSegment` s (see the module docstring for the rule).
+
+    Uses ``recording.load_segments()``: give a loaded recording (:meth:`~statecatcher.records.Recording.loaded`)
+    to avoid loading its transcript here."""
     shift = FRAME_SHIFT
     total = math.ceil(recording.duration / shift - _EPS)
     if total <= 0:
         return []
-    blocks = _blocks(recording, total, shift)
+    transcript = recording.load_segments()
+    blocks = _blocks(recording.id, transcript, total, shift)
     cuts = _greedy_cuts(_gaps(blocks, total), total, *(round(s / shift) for s in (
         config.segment_seconds, config.min_seconds, config.max_seconds)))
     max_frames = round(config.max_seconds / shift)
@@ -108,18 +112,18 @@ def segment_recording(recording: Recording, config: SegmenterConfig = SegmenterC
     return [
         TrainingSegment(
             index=k, start=round(cuts[k] * shift, 6), end=round(cuts[k + 1] * shift, 6),
-            text=" ".join(t for t in (recording.segments[i].text.strip() for i in members[k]) if t),
+            text=" ".join(t for t in (transcript[i].text.strip() for i in members[k]) if t),
             skip=overlong[k] and config.overlong == "skip", transcript_indices=tuple(members[k]))
         for k in range(len(cuts) - 1)
     ]
 
 
-def _blocks(recording: Recording, total: int, shift: Seconds) -> list[_Block]:
+def _blocks(recording_id: str, transcript: tuple[Segment, ...], total: int, shift: Seconds) -> list[_Block]:
     """Transcript segments in frames, clamped to ``[0, total]``, sorted, overlapping ones merged."""
     spans = []
-    for i, seg in enumerate(recording.segments):
+    for i, seg in enumerate(transcript):
         if not (math.isfinite(seg.start) and math.isfinite(seg.end)) or seg.end < seg.start:
-            raise ValueError(f"recording {recording.id!r}: transcript segment {i} has invalid times "
+            raise ValueError(f"recording {recording_id!r}: transcript segment {i} has invalid times "
                              f"start={seg.start} end={seg.end}")
         start = min(max(math.floor(seg.start / shift + _EPS), 0), total)
         end = min(max(math.ceil(seg.end / shift - _EPS), start), total)

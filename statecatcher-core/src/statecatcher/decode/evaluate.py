@@ -109,7 +109,7 @@ def evaluate_recordings(loaded: LoadedModel, source: Any, *, split: str = "dev",
     transcriber = Transcriber(loaded, device, search)
     report = EvalReport(mode="recording")
     for recording in source.recordings(split):
-        reference = " ".join(t for t in (loaded.normalizer(s.text) for s in recording.segments) if t)
+        reference = " ".join(t for t in (loaded.normalizer(s.text) for s in recording.load_segments()) if t)
         hypothesis = transcribe_waveform(transcriber, recording.load_audio(), chunk_seconds).text
         report.add(recording.id, reference, loaded.normalizer(hypothesis))
     return report

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checkpoint_io import find_checkpoint, load_checkpoint
+from ..data.loading import loaded_recordings
 from ..text import TextNormalizer
 from .ngram import NgramLM
 
@@ -32,7 +33,7 @@ def model_facts(model: str | Path) -> tuple[dict[str, Any], TextNormalizer]:
 
 def split_sentences(source: Any, split: str, normalizer: TextNormalizer) -> Iterator[list[str]]:
     """The normalised words of every transcript segment of ``split``."""
-    for recording in source.recordings(split):
+    for recording in loaded_recordings(source, split, "language-model training"):
         for segment in recording.segments:
             words = normalizer(segment.text).split()
             if words:

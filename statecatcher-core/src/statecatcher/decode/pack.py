@@ -33,6 +33,7 @@ class LoadedModel:
     features: FeatureConfig
     config: dict[str, Any]
     lm_arpa: str | None = None  # the model's own word LM (ARPA text), if any
+    tokenizer_payload: dict[str, Any] | None = None  # the tokenizer as data (name, options, files)
 
 
 def model_lm_file(path: str | Path) -> Path:
@@ -69,7 +70,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", which: str 
     model.to(device).eval()
     return LoadedModel(model=model, tokenizer=load_tokenizer(payload["tokenizer"]),
                        normalizer=TextNormalizer.from_dict(payload["normalizer"]),
-                       features=features, config=config, lm_arpa=_lm_text(path, payload))
+                       features=features, config=config, lm_arpa=_lm_text(path, payload),
+                       tokenizer_payload=payload["tokenizer"])
 
 
 def load_weights(model: AsrModel, weights: dict[str, torch.Tensor], origin: Path) -> None:

@@ -44,7 +44,26 @@ class Transcript:
         return [w for w in words if w["word"]]
 
 
-class Transcriber:
+class TokenLog:
+    """What a transcriber has decoded so far: ``token_ids``, ``token_times`` (seconds), ``_text`` and its
+    ``tokenizer``; shared by the torch :class:`Transcriber` and the onnxruntime transcriber."""
+
+    tokenizer: Any
+    token_ids: list[int]
+    token_times: list[float]
+    _text: str
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    def transcript(self) -> Transcript:
+        pieces = self.tokenizer.id_to_piece if hasattr(self.tokenizer, "id_to_piece") else str
+        return Transcript(self._text, [Token(i, pieces(i), t) for i, t in
+                                       zip(self.token_ids, self.token_times, strict=True)])
+
+
+class Transcriber(TokenLog):
     """Streaming transcription of one stream (batch of one lane), greedy or with a beam search.
 
     ``search`` is a loss head's streaming beam search (:mod:`statecatcher.decode.beam`); None decodes greedily.
@@ -84,15 +103,6 @@ class Transcriber:
         self.frames_done = 0
         self._text = ""
         self._stable_text = ""
-
-    @property
-    def text(self) -> str:
-        return self._text
-
-    def transcript(self) -> Transcript:
-        pieces = self.tokenizer.id_to_piece if hasattr(self.tokenizer, "id_to_piece") else str
-        return Transcript(self._text, [Token(i, pieces(i), t) for i, t in
-                                       zip(self.token_ids, self.token_times, strict=True)])
 
     def feed(self, samples: np.ndarray | torch.Tensor) -> str:
         """Feed 16 kHz mono float samples; returns the text that became final with them."""

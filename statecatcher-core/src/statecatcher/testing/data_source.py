@@ -8,7 +8,10 @@
         def make_source(self):
             return MySource(...)
 
-The source's ``split`` must hold at least ``min_recordings`` recordings.  The plain check functions raise
+The source's ``split`` must hold at least ``min_recordings`` recordings.  Listing is apart from loading:
+``recordings()`` must yield *listed* recordings (``segments`` None, a ``segments_loader``), so ordering,
+sharding and step estimates do no transcript I/O; loading (``Recording.load_segments()``) must give the same
+segments every time.  The plain check functions raise
 :class:`AssertionError` with what differs, so notebooks and ``statecatcher check`` can call them too.
 """
 
@@ -49,12 +52,38 @@ def check_order_is_deterministic(make_source, split: str, epoch: int = 3):
     first, second = make_source(), make_source()
     assert _ids(first, split, epoch=epoch) == _ids(first, split, epoch=epoch), "two passes differ"
     assert _ids(first, split, epoch=epoch) == _ids(second, split, epoch=epoch), "two equal sources differ"
-    assert list(first.recordings(split, epoch=epoch)) == list(second.recordings(split, epoch=epoch)), (
+    assert _loaded(first, split, epoch) == _loaded(second, split, epoch), (
         "same ids but different recordings (durations or segments)")
 
 
-def check_segments_sorted_within_duration(source: DataSource, split: str):
+def _loaded(source: DataSource, split: str, epoch: int = 0) -> list:
+    return [recording.loaded() for recording in source.recordings(split, epoch=epoch)]
+
+
+def check_listing_loads_no_transcript(source: DataSource, split: str, world_size: int = 2, epoch: int = 1):
+    """Every listed recording (each shard, with a start cursor too) has ``segments`` None and a
+    ``segments_loader``: listing loads no transcript, whatever the caller does with the listing."""
+    for rank in range(world_size):
+        for start in (0, 1):
+            for recording in source.recordings(split, rank=rank, world_size=world_size, epoch=epoch, start=start):
+                assert recording.segments is None and callable(recording.segments_loader), (
+                    f"recording {recording.id!r} was listed with its segments loaded (segments="
+                    f"{'None' if recording.segments is None else len(recording.segments)}, segments_loader="
+                    f"{recording.segments_loader!r}): listing must leave the transcript to load_segments()")
+
+
+def check_loading_is_repeatable(source: DataSource, split: str):
+    """Loading a listed recording twice, or the same recording listed again, gives the same segments."""
+    again = {recording.id: recording for recording in source.recordings(split, epoch=1)}
     for recording in source.recordings(split):
+        first = recording.load_segments()
+        assert recording.load_segments() == first, f"recording {recording.id!r}: two loads gave different segments"
+        assert again[recording.id].load_segments() == first, (
+            f"recording {recording.id!r}: listed in another epoch, it loads other segments")
+
+
+def check_segments_sorted_within_duration(source: DataSource, split: str):
+    for recording in _loaded(source, split):
         assert recording.duration > 0, f"recording {recording.id!r}: duration {recording.duration}"
         starts = [segment.start for segment in recording.segments]
         assert starts == sorted(starts), f"recording {recording.id!r}: segments not sorted by start"
@@ -94,6 +123,12 @@ class DataSourceConformance:
 
     def test_order_is_deterministic(self):
         check_order_is_deterministic(self._source, self.split)
+
+    def test_listing_loads_no_transcript(self):
+        check_listing_loads_no_transcript(self._source(), self.split)
+
+    def test_loading_gives_the_same_segments_every_time(self):
+        check_loading_is_repeatable(self._source(), self.split)
 
     def test_recordings_have_sorted_segments_within_duration(self):
         check_segments_sorted_within_duration(self._source(), self.split)

@@ -97,8 +97,9 @@ def write_local_corpus(directory: str | Path, recordings: Iterable[Recording]) -
     for rec in recordings:
         audio_name, transcript_name = f"{rec.id}.flac", f"{rec.id}.json"
         soundfile.write(directory / audio_name, rec.load_audio().numpy(), SAMPLE_RATE, subtype="PCM_16")
-        whisper = {"text": "".join(s.text for s in rec.segments), "language": "en",
-                   "segments": [_whisper_segment(i, s) for i, s in enumerate(rec.segments)]}
+        segments = rec.load_segments()
+        whisper = {"text": "".join(s.text for s in segments), "language": "en",
+                   "segments": [_whisper_segment(i, s) for i, s in enumerate(segments)]}
         (directory / transcript_name).write_text(json.dumps(whisper, indent=1))
         lines.append({"id": rec.id, "audio": audio_name, "transcript": transcript_name,
                       "duration": rec.duration, "split": rec.meta.get("split", "train")})

@@ -8,14 +8,16 @@ from typing import Any
 
 import torch
 
+from ..data.loading import loaded_recordings
 from ..plugins import get
 from ..text import TextNormalizer
 from .config import RunConfig
 
 
 def transcript_texts(source: Any, split: str, normalizer: TextNormalizer) -> Iterator[str]:
-    """Normalised transcript segment texts of ``split``, streamed (no audio is loaded)."""
-    for recording in source.recordings(split):
+    """Normalised transcript segment texts of ``split``, streamed (no audio is loaded; a recording whose
+    transcript cannot be loaded is skipped with a warning)."""
+    for recording in loaded_recordings(source, split, "tokenizer training"):
         for segment in recording.segments:
             text = normalizer(segment.text)
             if text:
