@@ -39,4 +39,6 @@ ROWS = {row.name: row for row in (
         "lstm fwd+bwd time with 4 lanes of unequal length vs equal length, and vs one lane"),
     Row("losses", "benchmarks.bench_losses:run", "time and peak memory of CTC and RNN-T backends (full, pruned)"),
     Row("streaming", "benchmarks.bench_streaming:run", "real-time factor of streaming transcription per encoder"),
+    Row("transcribe_length", "benchmarks.bench_transcribe_length:run",
+        "real-time factor of transcribing a 60-min stream over that of a 1-min stream (greedy; beam: 10 min)"),
 )}
