@@ -39,6 +39,8 @@ ROWS = {row.name: row for row in (
         "lstm fwd+bwd time with 4 lanes of unequal length vs equal length, and vs one lane"),
     Row("losses", "benchmarks.bench_losses:run", "time and peak memory of CTC and RNN-T backends (full, pruned)"),
     Row("streaming", "benchmarks.bench_streaming:run", "real-time factor of streaming transcription per encoder"),
+    Row("decode_features", "benchmarks.bench_decode_features:run",
+        "mp3 -> 16 kHz -> 80-dim fbank audio s/s per core, vs PyAV decode alone; cores per GPU at 1000x"),
     Row("transcribe_length", "benchmarks.bench_transcribe_length:run",
         "real-time factor of transcribing a 60-min stream over that of a 1-min stream (greedy; beam: 10 min)"),
 )}
