@@ -91,7 +91,7 @@ def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[fl
                                     f"{round_trip * 1000:g} ms, ", runs, 1, DELAYED)
     results = {name: statistics.median(values) for name, values in runs.items()}
     add_ratios(results, round_trips)
-    print(f"data path, {count} recordings of {shortest:.0f}-{longest:.0f} s, {passes} pass(es) ({1} through the "
+    print(f"data path, {count} recordings of {shortest:.0f}-{longest:.0f} s, {passes} pass(es) (one through the "
           f"latency proxy), median of {repeats} (noisy on a shared machine):")
     for name, value in results.items():
         unit = "" if name.startswith("ratio") or name.endswith("/s") else " audio s/s"
