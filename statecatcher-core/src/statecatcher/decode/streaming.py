@@ -52,6 +52,10 @@ class Transcriber:
     With a beam search, :attr:`text` is the best hypothesis so far (it may still change) and ``feed`` returns
     only text every hypothesis agrees on.
 
+    Work per chunk does not grow with the stream: finished words are decoded once
+    (:class:`~statecatcher.decode.incremental.IncrementalText`), and with a beam search the tokens every
+    hypothesis shares, with their frames, are committed to :attr:`final_ids` and never read back again.
+
     >>> t = Transcriber.from_checkpoint("runs/demo")          # doctest: +SKIP
     >>> for chunk in chunks: print(t.feed(chunk), end="")      # doctest: +SKIP
     >>> print(t.finish())                                      # doctest: +SKIP
