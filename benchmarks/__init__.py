@@ -1,6 +1,6 @@
 """statecatcher's benchmarks: every row prints ratios measured in one run on one machine.
 
-    python -m benchmarks                      # every row (under 10 minutes on 2 CPU cores)
+    python -m benchmarks                      # every row (about 13 minutes on 2 CPU cores)
     python -m benchmarks memory losses --small
 
 A row is a function ``row(small: bool) -> list[dict]``; each dict is one result with a ``name``, a
