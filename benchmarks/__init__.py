@@ -1,6 +1,6 @@
 """statecatcher's benchmarks: every row prints ratios measured in one run on one machine.
 
-    python -m benchmarks                      # every row (under 10 minutes on 2 CPU cores)
+    python -m benchmarks                      # every row (about 13 minutes on 2 CPU cores)
     python -m benchmarks memory losses --small
 
 A row is a function ``row(small: bool) -> list[dict]``; each dict is one result with a ``name``, a
@@ -41,4 +41,8 @@ ROWS = {row.name: row for row in (
     Row("streaming", "benchmarks.bench_streaming:run", "real-time factor of streaming transcription per encoder"),
     Row("onnx", "benchmarks.bench_onnx:run",
         "real-time factor of transcribe --runtime onnx (onnxruntime) over torch, 1 thread, lstm and rwkv7"),
+    Row("decode_features", "benchmarks.bench_decode_features:run",
+        "mp3 -> 16 kHz -> 80-dim fbank audio s/s per core, vs PyAV decode alone; cores per GPU at 1000x"),
+    Row("transcribe_length", "benchmarks.bench_transcribe_length:run",
+        "real-time factor of transcribing a 60-min stream over that of a 1-min stream (greedy; beam: 10 min)"),
 )}

@@ -24,6 +24,7 @@ from experiments.tables import format_ratio, performance_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = Path("benchmarks/results/latest.json")
+DEFAULT_HISTORY = Path("benchmarks/results/history.jsonl")
 ROW_TIMEOUT_S = {False: 300, True: 120}  # per row, full and --small
 
 
@@ -98,6 +99,22 @@ def print_table(report: dict) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
+def history_line(report: dict) -> dict:
+    """One run in a line: when, on what, and every result's ratio (``{row: {result: ratio}}``, or the error)."""
+    rows = {row: {"error": outcome["error"]} if "error" in outcome else
+            {r["name"]: round(r["ratio"], 4) if is_good_ratio(r.get("ratio")) else r.get("ratio")
+             for r in outcome["results"]}
+            for row, outcome in report["rows"].items()}
+    return {"date": report["started"], "machine": report["machine"], "small": report["small"], "rows": rows}
+
+
+def append_history(report: dict, path: Path) -> None:
+    """Append :func:`history_line` to ``path`` (JSON lines, committed: a regression shows as a diff)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as history:
+        history.write(json.dumps(history_line(report), sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description="Run benchmark rows, print their ratios, write a JSON report.")
@@ -105,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="tiny sizes: every row in seconds (the smoke test)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON report (default {DEFAULT_OUT})")
     parser.add_argument("--markdown", action="store_true", help="also print the table as markdown")
+    parser.add_argument("--history", type=Path, default=DEFAULT_HISTORY,
+                        help=f"append the run's ratios as one JSON line (default {DEFAULT_HISTORY}; never with "
+                             f"--small)")
     parser.add_argument("--child", choices=list(ROWS), help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -125,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, default=str) + "\n")
     print(f"wrote {args.out}")
+    if not args.small:
+        append_history(report, args.history)
+        print(f"appended to {args.history}")
     bad = [row for row, outcome in report["rows"].items()
            if "error" in outcome or not all(is_good_ratio(r.get("ratio")) for r in outcome["results"])]
     return 1 if bad else 0

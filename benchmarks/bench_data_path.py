@@ -5,8 +5,10 @@ order, as the lane batcher does (timed): ``local`` reads the files; ``client`` f
 ``statecatcher serve`` (a subprocess) on loopback with pooled keep-alive connections and background prefetch (no disk
 cache, so every byte crosses HTTP); ``client, no keep-alive`` sends ``Connection: close`` on every request.
 The ``transcripts/s`` rows fetch every WebVTT file one request at a time (small requests, where connection
-set-up shows).  Printed as ratios to ``local``.  Loopback hides network latency, so keep-alive matters far more on a
-real network than here.
+set-up shows).  Printed as ratios to ``local``.  Loopback hides network latency, so the client variants run again
+through :class:`benchmarks.latency_proxy.LatencyProxy` with 5 ms and 20 ms round trips (one pass; plus the client
+with ``prefetch=0``): ``keep-alive / no keep-alive`` and ``prefetch / no prefetch`` there are what a real network
+shows.
 
     python benchmarks/bench_data_path.py [--small]
 """
@@ -21,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.latency_proxy import LatencyProxy
 from statecatcher.data.local import LocalDataSource
 from statecatcher.records import SAMPLE_RATE
 from statecatcher.testing.dummies import make_recordings, write_local_corpus
@@ -48,37 +51,64 @@ def transcripts_per_second(source, passes: int) -> float:
     return fetched / (time.perf_counter() - started)
 
 
-def bench_data_path(small: bool = False, repeats: int = 3) -> dict:
+def client_runs(url: str, scratch: Path, label: str, runs: dict[str, list[float]], passes: int,
+                variants: tuple[tuple[str, bool, int], ...]) -> None:
+    """Appends one audio s/s (and, with prefetch, one transcripts/s) measurement per ``(name, keep_alive,
+    prefetch)`` variant to ``runs["<label>name"]``."""
+    for name, keep_alive, prefetch in variants:
+        options = client_options(scratch / f"{label}{name} {len(runs.get(label + name, []))}", cache_gb=0,
+                                 timeout=30.0, keep_alive=keep_alive, prefetch=prefetch)
+        with contextlib.closing(SpeechcatcherDataSource(url, **options)) as source:
+            runs.setdefault(label + name, []).append(audio_seconds_per_second(source, passes))
+        if prefetch:
+            options.update(prefetch=0)
+            with contextlib.closing(SpeechcatcherDataSource(url, **options)) as source:
+                runs.setdefault(f"{label}{name}: transcripts/s", []).append(transcripts_per_second(source, 3))
+
+
+LOOPBACK = (("client", True, 4), ("client, no keep-alive", False, 4))
+DELAYED = (*LOOPBACK, ("client, no prefetch", True, 0))
+
+
+def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[float, ...] = (0.005, 0.020)) -> dict:
     """``{variant: median audio seconds/s (or transcripts/s)}`` over ``repeats`` interleaved runs, plus
-    ``ratio ...`` entries; prints a small table."""
+    ``ratio ...`` entries; prints a small table.  Each of ``round_trips`` (seconds) repeats the client
+    variants (and the client without prefetch) through a :class:`LatencyProxy` on a smaller corpus."""
     count, (shortest, longest), passes = (6, (4.0, 8.0), 1) if small else (24, (20.0, 60.0), 2)
     runs: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        corpus = write_local_corpus(Path(scratch) / "corpus", make_recordings(count, min_duration=shortest,
-                                                                               max_duration=longest, seed=1))
-        with server_process(corpus, Path(scratch) / "server.log", extra_args=("--quiet",)) as url:
-            for repeat in range(repeats):
+        scratch = Path(scratch)
+        corpus = write_local_corpus(scratch / "corpus", make_recordings(count, min_duration=shortest,
+                                                                        max_duration=longest, seed=1))
+        with server_process(corpus, scratch / "server.log", extra_args=("--quiet",)) as url:
+            port = int(url.rsplit(":", 1)[1].split("/")[0])
+            for _ in range(repeats):
                 runs.setdefault("local", []).append(audio_seconds_per_second(LocalDataSource(str(corpus)), passes))
-                for name, keep_alive in (("client", True), ("client, no keep-alive", False)):
-                    options = client_options(Path(scratch) / f"{name} {repeat}", cache_gb=0, timeout=30.0,
-                                             keep_alive=keep_alive)
-                    with contextlib.closing(SpeechcatcherDataSource(url, **options)) as source:
-                        runs.setdefault(name, []).append(audio_seconds_per_second(source, passes))
-                    options.update(prefetch=0)
-                    with contextlib.closing(SpeechcatcherDataSource(url, **options)) as source:
-                        runs.setdefault(f"{name}: transcripts/s", []).append(transcripts_per_second(source, 3))
+                client_runs(url, scratch, "", runs, passes, LOOPBACK)
+                for round_trip in round_trips:
+                    with LatencyProxy("127.0.0.1", port, round_trip) as proxy:
+                        client_runs(url.replace(f":{port}", f":{proxy.port}"), scratch,
+                                    f"{round_trip * 1000:g} ms, ", runs, 1, DELAYED)
     results = {name: statistics.median(values) for name, values in runs.items()}
-    for name in ("client", "client, no keep-alive"):
-        results[f"ratio {name} / local"] = results[name] / results["local"]
-    results["ratio keep-alive / no keep-alive"] = results["client"] / results["client, no keep-alive"]
-    results["ratio keep-alive / no keep-alive, transcripts"] = (results["client: transcripts/s"]
-                                                               / results["client, no keep-alive: transcripts/s"])
-    print(f"data path, {count} recordings of {shortest:.0f}-{longest:.0f} s, {passes} pass(es), median of "
-          f"{repeats} (noisy on a shared machine):")
+    add_ratios(results, round_trips)
+    print(f"data path, {count} recordings of {shortest:.0f}-{longest:.0f} s, {passes} pass(es) (one through the "
+          f"latency proxy), median of {repeats} (noisy on a shared machine):")
     for name, value in results.items():
         unit = "" if name.startswith("ratio") or name.endswith("/s") else " audio s/s"
-        print(f"  {name:46s} {value:10.2f}{unit}")
+        print(f"  {name:52s} {value:10.2f}{unit}")
     return results
+
+
+def add_ratios(results: dict[str, float], round_trips: tuple[float, ...]) -> None:
+    for name in ("client", "client, no keep-alive"):
+        results[f"ratio {name} / local"] = results[name] / results["local"]
+    for label in ("", *(f"{round_trip * 1000:g} ms, " for round_trip in round_trips)):
+        keep, close = f"{label}client", f"{label}client, no keep-alive"
+        results[f"ratio {label}keep-alive / no keep-alive"] = results[keep] / results[close]
+        results[f"ratio {label}keep-alive / no keep-alive, transcripts"] = (results[f"{keep}: transcripts/s"]
+                                                                           / results[f"{close}: transcripts/s"])
+        if label:
+            results[f"ratio {label}prefetch / no prefetch"] = results[keep] / results[f"{label}client, no prefetch"]
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ROWS = ["memory", "data_path", "data_wait", "encoders", "lstm_lanes", "losses", "streaming", "onnx"]
+ROWS = ["memory", "data_path", "data_wait", "encoders", "lstm_lanes", "losses", "streaming", "onnx", "decode_features",
+        "transcribe_length"]
 
 
 def run_benchmarks(*args: str) -> subprocess.CompletedProcess:

@@ -67,3 +67,15 @@ def test_undecodable_audio_raises_an_error_naming_the_file(tmp_path):
         load_audio(tmp_path / "missing.flac")
     with pytest.raises(AudioDecodeError, match="clip.ogg"):
         decode_audio_bytes(b"", "clip.ogg")
+
+
+def test_libsndfile_opens_the_path_itself_and_bytes_still_decode(tmp_path, monkeypatch):
+    """A Python file object makes libsndfile call back into Python (the GIL) for every read; a path does not."""
+    samples = tone(16000)
+    soundfile.write(tmp_path / "a b.flac", samples, 16000)
+    seen, read = [], soundfile.read
+    monkeypatch.setattr(soundfile, "read", lambda file, **kw: seen.append(file) or read(file, **kw))
+    from_path = load_audio(tmp_path / "a b.flac")
+    from_bytes = decode_audio_bytes((tmp_path / "a b.flac").read_bytes(), "a b.flac")
+    assert seen[0] == str(tmp_path / "a b.flac") and not isinstance(seen[1], str)
+    assert torch.equal(from_path, from_bytes)

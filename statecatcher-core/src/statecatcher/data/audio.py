@@ -34,12 +34,12 @@ def load_audio(path: str | Path) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise AudioDecodeError(path, "no such file")
-    return _decode(lambda: open(path, "rb"), str(path), path.suffix.lower())
+    return _decode(str(path), str(path), path.suffix.lower())
 
 
 def decode_audio_bytes(data: bytes, name_hint: str) -> torch.Tensor:
     """Decode an in-memory file; ``name_hint`` (a file name or URL) picks the decoder and names errors."""
-    return _decode(lambda: io.BytesIO(data), name_hint, Path(name_hint.split("?")[0]).suffix.lower())
+    return _decode(data, name_hint, Path(name_hint.split("?")[0]).suffix.lower())
 
 
 def audio_duration(path: str | Path) -> tuple[Seconds, int]:
@@ -69,15 +69,16 @@ def audio_duration(path: str | Path) -> tuple[Seconds, int]:
         raise AudioDecodeError(path, f"no readable audio stream ({error})") from error
 
 
-def _decode(open_file, name: str, suffix: str) -> torch.Tensor:
+def _decode(source: str | bytes, name: str, suffix: str) -> torch.Tensor:
+    """``source``: a path or the file's bytes.  libsndfile opens a path itself: given a Python file object it
+    calls back into Python, taking the GIL, for every read, and stalls behind the download threads."""
     decoders = [_read_soundfile, _read_pyav]
     if suffix not in SOUNDFILE_FIRST:
         decoders.reverse()
     reasons = []
     for decoder in decoders:
         try:
-            with open_file() as file:
-                samples, rate = decoder(file)
+            samples, rate = decoder(source if isinstance(source, str) else io.BytesIO(source))
             break
         except Exception as error:  # noqa: BLE001 - collected and reported below
             reasons.append(f"{decoder.__name__.removeprefix('_read_')}: {error}")
@@ -88,16 +89,19 @@ def _decode(open_file, name: str, suffix: str) -> torch.Tensor:
     return torch.from_numpy(_to_16k(samples, rate))
 
 
-def _read_soundfile(file: BinaryIO) -> tuple[np.ndarray, int]:
+def _read_soundfile(file: str | BinaryIO) -> tuple[np.ndarray, int]:
     import soundfile
 
     samples, rate = soundfile.read(file, dtype="float32", always_2d=True)
-    return samples.mean(axis=1), int(rate)
+    return (samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)), int(rate)
 
 
-def _read_pyav(file: BinaryIO) -> tuple[np.ndarray, int]:
+def _read_pyav(file: str | BinaryIO) -> tuple[np.ndarray, int]:
     import av
 
+    if isinstance(file, str):  # a path handed to ffmpeg could read as a protocol ("data:", "concat:")
+        with open(file, "rb") as opened:
+            return _read_pyav(opened)
     with av.open(file) as container:
         stream = container.streams.audio[0]
         rate = int(stream.rate)

@@ -104,7 +104,17 @@ class Prefix:
         return a.length
 
     def __lt__(self, other: Prefix) -> bool:
-        return self.tokens() < other.tokens()
+        """``self.tokens() < other.tokens()``, walking back only to where the two sequences part."""
+        a, b = self, other
+        while a.length > b.length:
+            a = a.parent
+        while b.length > a.length:
+            b = b.parent
+        if a is b:  # one is a prefix of the other
+            return self.length < other.length
+        while a.parent is not b.parent:
+            a, b = a.parent, b.parent
+        return a.token < b.token
 
 
 Emissions = tuple  # (frame, Emissions) | None: the frame of each token, last first (a linked list, O(1) to grow)
@@ -131,6 +141,15 @@ class Hypothesis:
             backwards.append(cell[0])
             cell = cell[1]
         return tuple(reversed(backwards))
+
+    def tail(self, start: int) -> tuple[list[int], list[int]]:
+        """The tokens after the first ``start`` and their frames; walks back only that far (O(length - start))."""
+        node, cell, tokens, frames = self.prefix, self.emissions, [], []
+        while node.length > start:
+            tokens.append(node.token)
+            frames.append(cell[0])
+            node, cell = node.parent, cell[1]
+        return tokens[::-1], frames[::-1]
 
 
 @dataclass(frozen=True)
@@ -174,3 +193,22 @@ def stable_length(state: BeamState) -> int:
     """How many leading tokens every hypothesis shares: those can no longer change."""
     first = state.hyps[0].prefix
     return min((first.shared_length(h.prefix) for h in state.hyps[1:]), default=first.length)
+
+
+def final_length(state: BeamState) -> int:
+    """How many leading tokens every hypothesis shares together with the frames they were emitted at (the same
+    emission cells): every later hypothesis extends one of these, so neither tokens nor frames can change."""
+    first = state.hyps[0]
+    return min((_shared_emissions(first, h) for h in state.hyps[1:]), default=first.prefix.length)
+
+
+def _shared_emissions(a: Hypothesis, b: Hypothesis) -> int:
+    """The length of the common tail (by identity) of two emission lists, i.e. of the tokens emitted alike."""
+    x, length_x, y, length_y = a.emissions, a.prefix.length, b.emissions, b.prefix.length
+    while length_x > length_y:
+        x, length_x = x[1], length_x - 1
+    while length_y > length_x:
+        y, length_y = y[1], length_y - 1
+    while x is not y:
+        x, y, length_x = x[1], y[1], length_x - 1
+    return length_x

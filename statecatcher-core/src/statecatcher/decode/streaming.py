@@ -14,8 +14,9 @@ import numpy as np
 import torch
 
 from ..data.features import StreamingFeatures
-from .beam import best, stable_length
+from .beam import best, final_length, stable_length
 from .decoder import DecoderConfig, build_search
+from .incremental import IncrementalText
 from .pack import LoadedModel, load_model
 
 
@@ -46,7 +47,8 @@ class Transcript:
 
 class TokenLog:
     """What a transcriber has decoded so far: ``token_ids``, ``token_times`` (seconds), ``_text`` and its
-    ``tokenizer``; shared by the torch :class:`Transcriber` and the onnxruntime transcriber."""
+    ``tokenizer``: the onnxruntime transcriber's; the torch :class:`Transcriber` commits finished words
+    incrementally and overrides ``text`` and ``transcript``."""
 
     tokenizer: Any
     token_ids: list[int]
@@ -70,6 +72,10 @@ class Transcriber(TokenLog):
     With a beam search, :attr:`text` is the best hypothesis so far (it may still change) and ``feed`` returns
     only text every hypothesis agrees on.
 
+    Work per chunk does not grow with the stream: finished words are decoded once
+    (:class:`~statecatcher.decode.incremental.IncrementalText`), and with a beam search the tokens every
+    hypothesis shares, with their frames, are committed to :attr:`final_ids` and never read back again.
+
     >>> t = Transcriber.from_checkpoint("runs/demo")          # doctest: +SKIP
     >>> for chunk in chunks: print(t.feed(chunk), end="")      # doctest: +SKIP
     >>> print(t.finish())                                      # doctest: +SKIP
@@ -83,6 +89,7 @@ class Transcriber(TokenLog):
         self.device = torch.device(device)
         self.frame_seconds = loaded.features.frame_shift * self.model.subsampling
         self.features = StreamingFeatures(loaded.features)
+        self.words = IncrementalText(self.tokenizer)
         self.reset()
 
     @classmethod
@@ -98,11 +105,32 @@ class Transcriber(TokenLog):
         self.state = self.model.init_state(1, self.device)
         if self.search is not None:
             self.state["head"] = self.search.init_state()
-        self.token_ids: list[int] = []
-        self.token_times: list[float] = []
+        self.words.reset()
+        self.final_ids: list[int] = []  # tokens that can no longer change, and their times (Seconds)
+        self.final_times: list[float] = []
+        self._tail_ids: list[int] = []  # beam search: the best hypothesis's tokens after those, and their times
+        self._tail_times: list[float] = []
         self.frames_done = 0
-        self._text = ""
-        self._stable_text = ""
+        self.walked_tokens = 0  # beam search: tokens read back from hypotheses (the work that must stay per chunk)
+        self._rest = self._stable_rest = ""  # the text after ``words.text``: of the best / of the stable tokens
+
+    @property
+    def text(self) -> str:
+        return self.words.text + self._rest
+
+    @property
+    def token_ids(self) -> list[int]:
+        return [*self.final_ids, *self._tail_ids]
+
+    @property
+    def decoded_tokens(self) -> int:
+        """Ids passed to the tokenizer since the transcriber was built (linear in the stream's length)."""
+        return self.words.decoded_tokens
+
+    def transcript(self) -> Transcript:
+        pieces = self.tokenizer.id_to_piece if hasattr(self.tokenizer, "id_to_piece") else str
+        return Transcript(self.text, [Token(i, pieces(i), t) for i, t in
+                                      zip(self.token_ids, [*self.final_times, *self._tail_times], strict=True)])
 
     def feed(self, samples: np.ndarray | torch.Tensor) -> str:
         """Feed 16 kHz mono float samples; returns the text that became final with them."""
@@ -121,15 +149,11 @@ class Transcriber(TokenLog):
         x = feats.to(self.device)[None]
         lengths = torch.tensor([feats.shape[0]], device=self.device)
         tokens, frames, out_lens, self.state = self.model.decode_step(x, lengths, self.state)
-        self.token_ids.extend(tokens[0])
-        self.token_times.extend((self.frames_done + f + 1) * self.frame_seconds for f in frames[0])
+        times = [(self.frames_done + f + 1) * self.frame_seconds for f in frames[0]]
         self.frames_done += int(out_lens[0])
-        if not tokens[0]:  # nothing new: skip re-decoding the whole token list
+        if not tokens[0]:  # nothing new: no text to decode
             return ""
-        text = self.tokenizer.decode(self.token_ids)
-        new = text[len(self._text):] if text.startswith(self._text) else text
-        self._text = self._stable_text = text
-        return new
+        return self._update_text(tokens[0], times, [], [], [])
 
     def _beam_decode(self, feats: torch.Tensor, final: bool) -> str:
         """Beam search on this chunk's frames; returns the newly stable text (all of the rest when ``final``)."""
@@ -143,14 +167,30 @@ class Transcriber(TokenLog):
         if final:
             beam = self.search.finish(beam)
         self.state["head"] = beam
-        hypothesis = best(beam)
-        self.token_ids = list(hypothesis.tokens)
-        self.token_times = [(f + 1) * self.frame_seconds for f in hypothesis.frames]
         self.frames_done = beam.frames_done
-        self._text = self.tokenizer.decode(self.token_ids)
-        stable = self._text if final else self.tokenizer.decode(self.token_ids[:stable_length(beam)])
-        new = stable[len(self._stable_text):] if stable.startswith(self._stable_text) else stable
-        self._stable_text = stable
+        done = len(self.final_ids)
+        hypothesis = best(beam)
+        tail, tail_frames = hypothesis.tail(done)  # the best hypothesis's tokens after the final ones
+        self.walked_tokens += len(tail)
+        times = [(f + 1) * self.frame_seconds for f in tail_frames]
+        settled = len(tail) if final else final_length(beam) - done
+        stable = len(tail) if final else stable_length(beam) - done
+        return self._update_text(tail[:settled], times[:settled], tail[settled:], times[settled:],
+                                 tail[settled:stable])
+
+    def _update_text(self, ids: list[int], times: list[float], tail: list[int], tail_times: list[float],
+                     stable_tail: list[int]) -> str:
+        """Commit the final ``ids``; the text after them is ``tail``'s, and the stable text ends with
+        ``stable_tail``'s.  Returns the stable text added since the last call (all of it if it changed)."""
+        self.final_ids.extend(ids)
+        self.final_times.extend(times)
+        self._tail_ids, self._tail_times = tail, tail_times
+        committed = self.words.append(ids)
+        self._rest = self.words.render(tail)
+        stable_rest = self._rest if stable_tail == tail else self.words.render(stable_tail)
+        grown = committed + stable_rest
+        new = grown[len(self._stable_rest):] if grown.startswith(self._stable_rest) else self.words.text + stable_rest
+        self._stable_rest = stable_rest
         return new
 
 
