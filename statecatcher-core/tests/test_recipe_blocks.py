@@ -148,6 +148,14 @@ def test_presets_are_a_layer_under_file_and_flags(tmp_path):
         RunConfig.load(None, {"preset": name})
 
 
+def test_a_preset_keeps_its_encoder_options_to_its_own_encoder():
+    config = RunConfig.load(None, {"preset": "cpu-demo", "encoder": "xlstm"})
+    assert config.encoder == "xlstm" and config.encoder_options == {}
+    assert config.vocab_size == PRESETS["cpu-demo"]["vocab_size"]  # the rest of the recipe still applies
+    same = RunConfig.load(None, {"preset": "cpu-demo", "encoder": "lstm", "encoder_options": {"dropout": 0.1}})
+    assert same.encoder_options == {**PRESETS["cpu-demo"]["encoder_options"], "dropout": 0.1}
+
+
 def test_from_dict_applies_the_preset_it_names_like_load():
     """It used to record ``preset = "cpu-demo"`` and silently train with the defaults."""
     config = RunConfig.from_dict({"preset": "cpu-demo", "lr": 0.5})

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..configfile import ConfigError, tomllib
 from ..data.segmenter import SegmenterConfig
-from .presets import PRESETS
+from .presets import PRESETS, preset_for
 
 if TYPE_CHECKING:
     from ..nn.spec_augment import SpecAugmentConfig
@@ -177,7 +177,7 @@ class RunConfig:
         preset = values.get("preset", "")
         if preset and preset not in PRESETS:
             raise ConfigError(f"config key 'preset': unknown preset {preset!r}; choose {', '.join(PRESETS)}")
-        return cls(**merge(PRESETS.get(preset, {}), values)).validate()
+        return cls(**merge(preset_for(preset, values), values)).validate()
 
     @classmethod
     def load(cls, toml_path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -32,3 +32,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "eval_every": 5000, "checkpoint_every": 2000,
     },
 }
+
+
+def preset_for(name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The keys preset ``name`` contributes under ``values``: all of them, except that a preset's
+    ``encoder_options`` (``loss_options``) describe its own encoder (loss) and are left out when ``values``
+    choose another one (``--preset cpu-demo --encoder xlstm`` must not hand the LSTM's options to xLSTM)."""
+    preset = dict(PRESETS.get(name, {}))
+    for component in ("encoder", "loss"):
+        if component in values and values[component] != preset.get(component, values[component]):
+            preset.pop(f"{component}_options", None)
+    return preset
