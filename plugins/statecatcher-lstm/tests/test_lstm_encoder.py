@@ -136,5 +136,5 @@ def test_for_export_equals_the_encoder_on_one_full_lane_and_shares_its_weights(c
         with torch.no_grad():
             out, _, state = encoder(feats, torch.tensor([frames]), state)
             out_exported, _, exported_state = exported(feats, torch.tensor([frames]), exported_state)
-        assert torch.equal(out, out_exported)
-        assert max_abs_diff(state, exported_state) == 0
+        assert max_abs_diff(out, out_exported) < 1e-12  # frame by frame (clip) rounds apart from one call
+        assert max_abs_diff(state, exported_state) < 1e-12
