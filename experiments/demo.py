@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-CORPUS = ["--episodes", "16", "--minutes", "3.5-4.5", "--seed", "0"]  # ~64 min: 10 train, 3 dev, 3 test
-STEPS = 4500  # one lane, the cpu-demo preset: ~5 min of training on 2 idle cores
+CORPUS = ["--episodes", "32", "--minutes", "3.5-4.5", "--seed", "0"]  # ~134 min: 22 train, 5 dev, 5 test
+STEPS = 2000  # one lane, the cpu-demo preset (rwkv7): ~4-5 min of training on 2 idle cores
 QUICK_CORPUS = ["--episodes", "4", "--minutes", "0.3-0.4", "--seed", "0"]  # 2 train, 1 dev, 1 test
 QUICK_STEPS = 30
 

@@ -72,7 +72,7 @@ def statecatcher(*args: str) -> subprocess.CompletedProcess:
 
 MODELS = {"lstm": ("lstm", "ctc", None), "rwkv7": ("rwkv7", "ctc", None), "xlstm": ("xlstm", "ctc", None),
           "lstm-rnnt": ("lstm", "rnnt", {"predictor": "lstm"})}
-# the cpu-demo preset's LSTM clips its cell at stream positions (a state leaf): clip points every 3 output frames,
+# an LSTM with cell clipping (cell_clip) carries its stream position (a state leaf): clip points every 3 output frames,
 # never aligned with the 64-frame graph chunks, and a bound random weights exceed
 ENCODER_EXTRA = {"lstm-clip": {"cell_clip": 0.5, "clip_every": 3}}
 MODELS["lstm-clip"] = ("lstm", "ctc", None)
