@@ -92,24 +92,25 @@ class Prefix:
             node = node.parent
         return tuple(reversed(backwards))
 
-    def shared_length(self, other: Prefix) -> int:
-        """How many leading tokens this sequence and ``other`` share."""
+    def _at_equal_length(self, other: Prefix) -> tuple[Prefix, Prefix]:
+        """This sequence and ``other``, the longer one walked back to the shorter one's length."""
         a, b = self, other
         while a.length > b.length:
             a = a.parent
         while b.length > a.length:
             b = b.parent
+        return a, b
+
+    def shared_length(self, other: Prefix) -> int:
+        """How many leading tokens this sequence and ``other`` share."""
+        a, b = self._at_equal_length(other)
         while a is not b:
             a, b = a.parent, b.parent
         return a.length
 
     def __lt__(self, other: Prefix) -> bool:
         """``self.tokens() < other.tokens()``, walking back only to where the two sequences part."""
-        a, b = self, other
-        while a.length > b.length:
-            a = a.parent
-        while b.length > a.length:
-            b = b.parent
+        a, b = self._at_equal_length(other)
         if a is b:  # one is a prefix of the other
             return self.length < other.length
         while a.parent is not b.parent:
