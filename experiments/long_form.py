@@ -2,7 +2,7 @@
 
     python -m experiments.long_form RUN_DIR [RUN_DIR ...] --corpus CORPUS [--minutes 60] [--best]
 
-The hour is built from CORPUS's held-out episodes (``test``, then ``dev``; the ``local`` manifest format of
+The hour is built from CORPUS's held-out episodes (``test``, then ``dev``; any ``local`` corpus folder, see
 docs/data-format.md), concatenated and repeated until it lasts ``--minutes``.  Each transcript segment of an
 episode is a *piece*: the audio from its start to the next segment's start.  Every model streams the whole
 hour once, in ``--chunk-seconds`` chunks with its state carried (as ``statecatcher transcribe`` does), and
@@ -45,19 +45,14 @@ class Piece:
 
 
 def held_out_episodes(corpus: Path) -> list[tuple[str, torch.Tensor, list[Any]]]:
-    """``(id, samples, segments)`` of the corpus's test then dev episodes, from its manifest."""
-    from statecatcher.data.audio import load_audio
-    from statecatcher.data.transcripts import read_transcript
+    """``(id, samples, segments)`` of the corpus's test then dev recordings, through the ``local`` source."""
+    from statecatcher.data.local import LocalDataSource
 
-    manifest = corpus / "manifest.jsonl"
-    if not manifest.is_file():
-        raise SystemExit(f"long_form: {manifest} not found (a corpus from `statecatcher synth-corpus`)")
-    entries = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    chosen = [e for split in ("test", "dev") for e in entries if e.get("split") == split]
+    source = LocalDataSource(str(corpus), shuffle=False)
+    chosen = [recording for split in ("test", "dev") for recording in source.recordings(split)]
     if not chosen:
-        raise SystemExit(f"long_form: {manifest} has no test or dev episode")
-    return [(e["id"], load_audio(corpus / e["audio"]), list(read_transcript(corpus / e["transcript"])[0]))
-            for e in chosen]
+        raise SystemExit(f"long_form: {corpus} has no test or dev recording")
+    return [(r.id, r.load_audio(), list(r.load_segments())) for r in chosen]
 
 
 def build_stream(episodes: list[tuple[str, torch.Tensor, list[Any]]], minutes: float
@@ -129,6 +124,10 @@ def fresh_texts(transcriber: Any, episodes: list[tuple[str, torch.Tensor, list[A
     return out
 
 
+def _minutes(values: list[float], per_minute: int) -> list[list[float]]:
+    return [values[i:i + per_minute] for i in range(0, len(values), per_minute)]
+
+
 def cer(pairs: list[tuple[str, str]]) -> float:
     """Character error rate of ``(reference, hypothesis)`` pairs, with the evaluator's normalisation."""
     from statecatcher.decode.evaluate import EvalReport
@@ -161,8 +160,7 @@ def measure(run: Path, episodes: list, samples: torch.Tensor, pieces: list[Piece
         "cer_fresh": cer([(p.text, fresh[p.key]) for p in pieces]),
         "cer_stream_last": cer([(pieces[i].text, in_stream[i]) for i in late]),
         "cer_fresh_last": cer([(pieces[i].text, fresh[pieces[i].key]) for i in late]),
-        "rms_per_minute": [sum(rms[i:i + int(60 / chunk_seconds)]) / len(rms[i:i + int(60 / chunk_seconds)])
-                           for i in range(0, len(rms), int(60 / chunk_seconds))],
+        "rms_per_minute": [sum(minute) / len(minute) for minute in _minutes(rms, int(60 / chunk_seconds))],
         "seconds": time.perf_counter() - started,
     }
     result["passes"] = bool(result["rms_ratio"] <= 2.0
