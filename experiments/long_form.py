@@ -57,7 +57,8 @@ def held_out_episodes(corpus: Path) -> list[tuple[str, torch.Tensor, list[Any]]]
 
 def build_stream(episodes: list[tuple[str, torch.Tensor, list[Any]]], minutes: float
                  ) -> tuple[torch.Tensor, list[Piece]]:
-    """The held-out episodes repeated and cut to ``minutes``: ``(samples, the whole pieces in stream order)``."""
+    """The held-out episodes repeated to ``minutes`` and cut after the last piece that fits whole:
+    ``(samples, pieces in stream order)``."""
     target = int(minutes * 60 * SAMPLE_RATE)
     parts: list[torch.Tensor] = []
     pieces: list[Piece] = []
@@ -74,7 +75,15 @@ def build_stream(episodes: list[tuple[str, torch.Tensor, list[Any]]], minutes: f
                                         segment.text))
             parts.append(samples)
             length += samples.numel()
-    return torch.cat(parts)[:target], [p for p in pieces if p.offset * SAMPLE_RATE + p.end - p.begin <= target]
+    pieces = [p for p in pieces if _piece_end(p) <= target]
+    # cut after the last whole piece: audio past it would belong to no piece, and its tokens would be
+    # counted as the last piece's errors
+    return torch.cat(parts)[:_piece_end(pieces[-1]) if pieces else target], pieces
+
+
+def _piece_end(piece: Piece) -> int:
+    """Where ``piece`` ends in the stream, in samples."""
+    return round(piece.offset * SAMPLE_RATE) + piece.end - piece.begin
 
 
 def state_rms(state: Any) -> float:
