@@ -14,6 +14,7 @@ from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment
 from statecatcher.filters import FilterStage, Rejection
 from statecatcher.filters.detectors import KnownPhrases
 from statecatcher.filters.model import LossOutlier
+from statecatcher.filters.robust import upper_deviation
 from statecatcher.records import Recording, Segment
 from statecatcher.registry import UnknownNameError
 from statecatcher.testing.dummies import make_recordings
@@ -106,8 +107,38 @@ def test_loss_outlier_follows_a_jump_of_the_loss_level_instead_of_masking_everyt
     for k in range(10):
         detector.score(segment, {"token_loss": 1.0 + 0.01 * k})
     verdicts = [detector.score(segment, {"token_loss": 3.0 + 0.01 * k})[1] for k in range(10)]
-    # rejected while the old level holds the majority of the window, accepted once the new level does
-    assert verdicts == [True] * 5 + [False] * 5
+    # rejected while the old level holds the window, accepted once the new level holds over a quarter of it
+    # (then it is most of the upper half, whose MAD the spread takes)
+    assert verdicts == [True] * 3 + [False] * 7
+
+
+# Per-token losses mid-training: the learnt segments crowd near 0, segments with a word not learnt yet spread
+# far above (the tone-word benchmark, seeds 0 and 1: median 0.47, upper quartile 1.44, hardest clean 7.6).
+LEARNT = [0.01 * k for k in range(10)]  # 0.00 .. 0.09
+NOT_YET_LEARNT = [0.2 * k for k in range(1, 11)]  # 0.2 .. 2.0
+
+
+def test_upper_deviation_is_the_mad_of_the_values_at_or_above_the_median():
+    assert upper_deviation([1.0, 2.0, 3.0, 4.0, 5.0], 3.0) == 1.0  # deviations 0, 1, 2
+    assert upper_deviation(LEARNT + NOT_YET_LEARNT, 0.145) == pytest.approx(0.955)  # (0.855 + 1.055) / 2
+
+
+def test_loss_outlier_takes_the_spread_of_a_right_skewed_window_from_its_upper_half():
+    detector = LossOutlier(threshold=3.5, warmup=20, window=20)
+    segment = Segment(0.0, 1.0, "x")
+    for loss in LEARNT + NOT_YET_LEARNT:
+        detector.score(segment, {"token_loss": loss})
+    # the plain MAD (0.14) would give the hardest clean loss z = 8.9; the upper half's MAD is 0.955
+    assert detector.z_score(2.0) == pytest.approx((2.0 - 0.145) / (1.4826 * 0.955))
+    assert detector.z_score(2.0) < detector.threshold  # a clean segment with a word not learnt yet
+    assert detector.z_score(8.0) > detector.threshold  # a wrong transcript (swapped text: 7-35 nats per token)
+
+
+def test_loss_outlier_keeps_the_plain_mad_when_the_upper_half_spreads_less():
+    detector = LossOutlier(threshold=3.5, warmup=5, window=5)
+    for loss in (0.0, 0.5, 1.0, 1.1, 1.2):  # skewed to the left: MAD 0.2, upper half's 0.1
+        detector.score(Segment(0.0, 1.0, "x"), {"token_loss": loss})
+    assert detector.z_score(2.0) == pytest.approx((2.0 - 1.0) / (1.4826 * 0.2))
 
 
 def test_update_masks_loss_outliers_counts_and_reports(tmp_path):

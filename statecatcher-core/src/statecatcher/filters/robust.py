@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from statistics import median
 from typing import Any
 
@@ -49,5 +50,17 @@ class RobustWindow:
 
     def z_score(self, value: float) -> float:
         middle = median(self.recent)
-        spread = max(MAD_TO_SIGMA * median(abs(x - middle) for x in self.recent), self.min_spread)
-        return (value - middle) / spread
+        return (value - middle) / max(MAD_TO_SIGMA * self.deviation(middle, value), self.min_spread)
+
+    def deviation(self, middle: float, value: float) -> float:
+        """The MAD (median absolute deviation from ``middle``, the window's median) the z-score of ``value``
+        divides by; see :func:`upper_deviation` for a quantity skewed to the right."""
+        return median(abs(x - middle) for x in self.recent)
+
+
+def upper_deviation(values: Iterable[float], middle: float) -> float:
+    """The MAD of the upper half: the median distance to ``middle`` (the median of ``values``) of the values
+    at or above it (one half of the "double MAD").  For a symmetric distribution it equals the MAD; for one
+    skewed to the right (bounded below, with a long tail above, like losses during training) it is larger,
+    as wide as the upper half actually spreads, where the MAD is narrowed by the values crowded below."""
+    return median(x - middle for x in values if x >= middle)
