@@ -13,7 +13,8 @@ MAD_TO_SIGMA = 1.4826  # MAD * this estimates the standard deviation of a normal
 
 class RobustWindow:
     """The last ``window`` values; after ``warmup`` of them, ``judge`` returns the robust z-score
-    ``(value - median) / max(1.4826 * MAD, min_spread)`` and rejects beyond ``threshold`` (``two_sided``:
+    ``(value - median) / max(1.4826 * MAD, min_spread)`` (a subclass may measure the spread otherwise:
+    :meth:`deviation`) and rejects beyond ``threshold`` (``two_sided``:
     in either direction).  With ``keep_rejected`` False, rejected values stay out of the window, so a run of
     bad ones cannot shift it; that suits a quantity that does not drift (a speaking rate).  A quantity that
     does drift (a loss during training) needs ``keep_rejected``: else one jump of its level would make every
