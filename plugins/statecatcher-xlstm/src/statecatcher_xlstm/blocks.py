@@ -23,6 +23,8 @@ from xlstm.components.feedforward import FeedForwardConfig
 
 from statecatcher.nn import valid_mask
 
+from .slstm_loop import slstm_sequence
+
 # Gate pre-activations forced on padded frames: log sigmoid(+GATE_PAD) == 0.0 exactly (forget = 1) and
 # exp(-GATE_PAD - m) == 0.0 exactly (input = 0), so C, n and the stabiliser m = max(log f + m, log i)
 # keep their values bit for bit.
@@ -153,7 +155,10 @@ class SLSTMBlock(nn.Module):
         x_conv = layer.conv_act_fn(x_conv)
         gates = torch.cat([layer.igate(x_conv), layer.fgate(x_conv), layer.zgate(x_norm), layer.ogate(x_norm)], -1)
         start = torch.stack([state[name].to(x.dtype) for name in ("h", "c", "n", "m")])    # [4, B, D]
-        all_states = cell._impl(self.training, cell._permute_input(gates), start)           # [4, N+1, B, D]
+        if getattr(cell, "pointwise", None) is slstm_pointwise_lane_local:  # the same step, fewer ops per frame (slstm_loop)
+            all_states = slstm_sequence(cell._permute_input(gates), start, cell._recurrent_kernel, cell._bias)
+        else:
+            all_states = cell._impl(self.training, cell._permute_input(gates), start)       # [4, N+1, B, D]
         y = layer.group_norm(cell._permute_output(all_states[0, 1:])).transpose(1, 2).reshape(B, N, D)
         x = x + layer.dropout(y)
         x = x + self.block.ffn(self.block.ffn_norm(x))
