@@ -96,6 +96,18 @@ class ChunkDecays:
         self._inside = pair_log_decays(sub)                                          # [..., n, l, l, K]
         self._eye = torch.eye(n, dtype=log_w.dtype, device=log_w.device)
 
+    def entering(self, *, strict: bool) -> torch.Tensor:
+        """Decay of the entering state through frame ``t - 1`` (``strict``) or ``t``: ``[..., L, K]``."""
+        return (self.before_start if strict else self.since_start).exp()
+
+    def to_end_factor(self) -> torch.Tensor:
+        """Decay after frame ``s`` to the chunk's end: ``[..., L, K]``."""
+        return self.to_end.exp()
+
+    def total(self) -> torch.Tensor:
+        """Decay across the whole chunk: ``[..., K]``."""
+        return self.since_start[..., -1, :].exp()
+
     def scores(self, query: torch.Tensor, key: torch.Tensor, *, strict: bool) -> torch.Tensor:
         """``[..., L, K] x2 -> [..., L, L]``, nonzero for ``s < t`` (``strict``) or ``s <= t``."""
         n, sub = self._eye.shape[0], self.sub_len
@@ -107,6 +119,10 @@ class ChunkDecays:
         scores = across + inside[..., :, :, None, :] * self._eye[:, None, :, None]
         return scores.flatten(-4, -3).flatten(-2, -1)
 
+    def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> list[list]:
+        """:meth:`scores` of every ``(query, strict)`` with every key: ``rows[i][j] [..., L, L]``."""
+        return [[self.scores(query, key, strict=strict) for key in keys] for query, strict in queries]
+
     def _strict_factors(self, strict: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Query-side decays ``[..., n, l, K]`` and in-sub-chunk pair decays ``[..., n, l, l, K]``, made once."""
         if strict not in self._factors:
@@ -115,9 +131,67 @@ class ChunkDecays:
         return self._factors[strict]
 
 
+class FactoredDecays:
+    """The same factors as :class:`ChunkDecays` (same methods), through ``exp(g_t) * exp(-g_s)``.
+
+    ``g`` is the cumulative log decay from the chunk's start; a pair's decay ``exp(g_t - g_s)`` splits into
+    a query factor and a key factor, so :meth:`scores` is one plain matrix product per chunk, with no
+    ``[L, L, K]`` pair tensor.  Exact only while ``exp(-g)`` stays far from overflow and the rounding of
+    ``g`` (relative ``|g| * eps``) stays small: :func:`chunk_decays` uses it when the strongest decay of a
+    chunk is within :data:`FACTORED_LOG_DECAY_LIMIT` and falls back to :class:`ChunkDecays` otherwise.
+    """
+
+    def __init__(self, log_w: torch.Tensor):
+        since_start = log_w.cumsum(dim=-2)
+        self._entering = {False: since_start.exp(), True: (since_start - log_w).exp()}
+        self._inverse = (-since_start).exp()
+
+    def entering(self, *, strict: bool) -> torch.Tensor:
+        return self._entering[strict]
+
+    def to_end_factor(self) -> torch.Tensor:
+        return self._inverse * self.total()[..., None, :]
+
+    def total(self) -> torch.Tensor:
+        return self._entering[False][..., -1, :]
+
+    def scores(self, query: torch.Tensor, key: torch.Tensor, *, strict: bool) -> torch.Tensor:
+        """``[..., L, K] x2 -> [..., L, L]``, nonzero for ``s < t`` (``strict``) or ``s <= t``."""
+        return self.score_grid([(query, strict)], [key])[0][0]
+
+    def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> list[list]:
+        """:meth:`scores` of every ``(query, strict)`` with every key, as one matrix product per chunk."""
+        L = keys[0].shape[-2]
+        scaled_queries = torch.cat([query * self._entering[strict] for query, strict in queries], dim=-2)
+        scaled_keys = torch.cat([key * self._inverse for key in keys], dim=-2)
+        causal = torch.cat([_causal_mask(L, strict, keys[0]).repeat(1, len(keys)) for _, strict in queries])
+        products = (scaled_queries @ scaled_keys.transpose(-1, -2)).masked_fill_(~causal, 0.0)
+        return [list(row.split(L, dim=-1)) for row in products.split(L, dim=-2)]
+
+
+def _causal_mask(L: int, strict: bool, like: torch.Tensor) -> torch.Tensor:
+    """``[L, L]`` bool: ``s < t`` (``strict``) or ``s <= t``."""
+    return torch.ones(L, L, dtype=torch.bool, device=like.device).tril(-1 if strict else 0)
+
+
+# The largest |cumulative log decay| inside one chunk for which the factored form is used: exp(-g) stays
+# below ~5e8 (float32) and the relative rounding of each factor below ~20 * eps.
+FACTORED_LOG_DECAY_LIMIT = {torch.float32: 20.0, torch.float64: 200.0}
+
+
+def chunk_decays(log_w: torch.Tensor) -> FactoredDecays | ChunkDecays:
+    """The decay factors of chunks ``log_w [B, H, N, L, K]``: factored when every chunk's total log decay
+    is within :data:`FACTORED_LOG_DECAY_LIMIT` (one reduction decides), the split form otherwise."""
+    limit = FACTORED_LOG_DECAY_LIMIT.get(log_w.dtype, 0.0)
+    if log_w.numel() and float(log_w.detach().sum(dim=-2).min()) >= -limit:
+        return FactoredDecays(log_w)
+    return ChunkDecays(log_w)
+
+
 def carry_state(
     queries: torch.Tensor,
-    transitions: torch.Tensor,
+    decay: torch.Tensor,
+    transitions: torch.Tensor | None,
     inputs: torch.Tensor,
     intra: torch.Tensor,
     state: torch.Tensor,
@@ -126,14 +200,19 @@ def carry_state(
 
     With ``S_n`` the state entering chunk ``n`` (``[B, H, K, V]``)::
 
-        out_n   = intra_n + queries_n @ S_n            queries [B,H,N,L,K], intra [B,H,N,L,V]
-        S_{n+1} = transitions_n @ S_n + inputs_n       transitions [B,H,N,K,K], inputs [B,H,N,K,V]
+        S_{n+1} = (diag(decay_n) + transitions_n) S_n + inputs_n     decay [B,H,N,K], transitions [B,H,N,K,K]
+        out_n   = intra_n + queries_n @ S_n                          queries [B,H,N,L,K], intra [B,H,N,L,V]
 
+    ``transitions`` may be ``None`` (a diagonal transition, RWKV-6); ``inputs [B,H,N,K,V]``.  The loop only
+    moves the state; every chunk's read-out is then one batched product.
     Returns ``(out [B, H, N, L, V], final state [B, H, K, V])``.
     """
-    outs = []
-    for n in range(queries.shape[2]):
-        outs.append(intra[:, :, n] + queries[:, :, n] @ state)
-        state = transitions[:, :, n] @ state + inputs[:, :, n]
-    out = torch.stack(outs, dim=2) if outs else intra
-    return out, state
+    entering = []
+    extra = transitions.unbind(2) if transitions is not None else [None] * decay.shape[2]
+    for decay_n, extra_n, inputs_n in zip(decay.unbind(2), extra, inputs.unbind(2), strict=True):
+        entering.append(state)
+        moved = decay_n[..., None] * state + inputs_n
+        state = moved if extra_n is None else moved + extra_n @ state
+    if not entering:
+        return intra, state
+    return intra + queries @ torch.stack(entering, dim=2), state

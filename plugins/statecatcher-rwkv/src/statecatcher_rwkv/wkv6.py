@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .chunking import ChunkDecays, carry_state, from_chunks, to_chunks
+from .chunking import carry_state, chunk_decays, from_chunks, to_chunks
 
 
 def recurrent(r, k, v, log_w, u, state):
@@ -37,7 +37,7 @@ def chunkwise(r, k, v, log_w, u, state, chunk_len: int = 32):
     """Chunkwise-parallel form: equal to :func:`recurrent` up to rounding."""
     T, out_dtype, dtype = r.shape[1], v.dtype, state.dtype
     r, k, v, log_w = (to_chunks(x.to(dtype), chunk_len) for x in (r, k, v, log_w))  # [B, H, N, L, *]
-    decays = ChunkDecays(log_w)
+    decays = chunk_decays(log_w)
 
     # ---- within a chunk: earlier frames through the decayed pairs, the current frame through the bonus
     scores = decays.scores(r, k, strict=True)                            # [B, H, N, L, L]
@@ -45,8 +45,7 @@ def chunkwise(r, k, v, log_w, u, state, chunk_len: int = 32):
     intra = scores @ v + bonus * v
 
     # ---- across chunks: read the entering state, decay it, add this chunk's keys and values
-    queries = r * decays.before_start.exp()
-    transitions = torch.diag_embed(decays.since_start[..., -1, :].exp())   # [B, H, N, K, K]
-    inputs = (k * decays.to_end.exp()).transpose(-1, -2) @ v               # [B, H, N, K, V]
-    out, state = carry_state(queries, transitions, inputs, intra, state)
+    queries = r * decays.entering(strict=True)
+    inputs = (k * decays.to_end_factor()).transpose(-1, -2) @ v               # [B, H, N, K, V]
+    out, state = carry_state(queries, decays.total(), None, inputs, intra, state)
     return from_chunks(out, T).to(out_dtype), state

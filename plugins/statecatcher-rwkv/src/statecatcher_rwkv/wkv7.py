@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from .chunking import ChunkDecays, carry_state, from_chunks, to_chunks
+from .chunking import carry_state, chunk_decays, from_chunks, to_chunks
 
 
 def recurrent(r, k, v, log_w, a, b, state):
@@ -43,23 +43,25 @@ def chunkwise(r, k, v, log_w, a, b, state, chunk_len: int = 32):
     """Chunkwise-parallel (WY / UT) form: equal to :func:`recurrent` up to rounding."""
     T, out_dtype, dtype = r.shape[1], v.dtype, state.dtype
     r, k, v, log_w, a, b = (to_chunks(x.to(dtype), chunk_len) for x in (r, k, v, log_w, a, b))
-    decays = ChunkDecays(log_w)
+    decays = chunk_decays(log_w)
+
+    # ---- every intra-chunk score at once: a_t (strict) and r_t against b_s and k_s
+    (a_b, a_k), (r_b, r_k) = decays.score_grid([(a, True), (r, False)], [b, k])        # each [.., L, L]
 
     # ---- u_t = a_t S_{t-1} for the whole chunk: U = U_0 + W S_0 from one triangular solve
     L = r.shape[-2]
-    system = torch.eye(L, dtype=dtype, device=r.device) - decays.scores(a, b, strict=True)
-    rhs = torch.cat([decays.scores(a, k, strict=True) @ v, a * decays.before_start.exp()], dim=-1)
+    system = torch.eye(L, dtype=dtype, device=r.device) - a_b
+    rhs = torch.cat([a_k @ v, a * decays.entering(strict=True)], dim=-1)
     solved = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True)
-    u_from_inputs, u_per_state = solved.split([v.shape[-1], a.shape[-1]], dim=-1)  # [.., L, V], [.., L, K]
 
     # ---- outputs: r_t S_t = (r_t * decay) S_0 + sum_{s<=t} (r_t.b_s) u_s + (r_t.k_s) v_s
-    read_b, read_k = decays.scores(r, b, strict=False), decays.scores(r, k, strict=False)  # [.., L, L]
-    intra = read_b @ u_from_inputs + read_k @ v
-    queries = r * decays.since_start.exp() + read_b @ u_per_state
+    read_u_from_inputs, read_u_per_state = (r_b @ solved).split([v.shape[-1], a.shape[-1]], dim=-1)
+    intra = read_u_from_inputs + r_k @ v
+    queries = r * decays.entering(strict=False) + read_u_per_state
 
-    # ---- state entering the next chunk: S' = transitions S + inputs
-    b_to_end, k_to_end = b * decays.to_end.exp(), k * decays.to_end.exp()
-    transitions = torch.diag_embed(decays.since_start[..., -1, :].exp()) + b_to_end.transpose(-1, -2) @ u_per_state
-    inputs = b_to_end.transpose(-1, -2) @ u_from_inputs + k_to_end.transpose(-1, -2) @ v
-    out, state = carry_state(queries, transitions, inputs, intra, state)
+    # ---- state entering the next chunk: S' = (diag(decay) + B^T W) S + inputs
+    to_end = decays.to_end_factor()
+    b_to_end, k_to_end = (b * to_end).transpose(-1, -2), (k * to_end).transpose(-1, -2)
+    inputs_via_u, transitions = (b_to_end @ solved).split([v.shape[-1], a.shape[-1]], dim=-1)
+    out, state = carry_state(queries, decays.total(), transitions, inputs_via_u + k_to_end @ v, intra, state)
     return from_chunks(out, T).to(out_dtype), state
