@@ -35,6 +35,8 @@ ROWS = {row.name: row for row in (
     Row("data_wait", "benchmarks.bench_data_wait:run", "% of step time the trainer waits for data"),
     Row("encoders", "benchmarks.bench_encoders:run",
         "fwd+bwd frames/s of lstm, xlstm, rwkv7 and lucyrnn (chunkwise and recurrent) at ~2M parameters"),
+    Row("kernels", "benchmarks.bench_kernels:run",
+        "fwd+bwd time of the RWKV WKV kernels (chunkwise by chunk_len vs recurrent) and of the sLSTM loop"),
     Row("lstm_lanes", "benchmarks.bench_lstm_lanes:run",
         "lstm fwd+bwd time with 4 lanes of unequal length vs equal length, and vs one lane"),
     Row("losses", "benchmarks.bench_losses:run", "time and peak memory of CTC and RNN-T backends (full, pruned)"),

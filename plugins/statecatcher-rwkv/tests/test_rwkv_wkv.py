@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from statecatcher_rwkv import wkv6, wkv7
+from statecatcher_rwkv import chunking, wkv6, wkv7
 from statecatcher_rwkv.blocks import neutralise_padding
 from statecatcher_rwkv.encoder import make_rwkv6, make_rwkv7
 
@@ -108,3 +108,43 @@ def test_encoder_modes_agree_with_the_same_weights(make):
     for layer_a, layer_b in zip(state_a["layers"], state_b["layers"], strict=True):
         assert layer_a["wkv"].dtype == torch.float32
         assert (layer_a["wkv"] - layer_b["wkv"]).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("version", [6, 7])
+@pytest.mark.parametrize("strong_decay", [False, True])
+def test_chunkwise_gradients_equal_the_recurrence(version, strong_decay):
+    """Every input's and the entering state's gradient, float64, through the factored and the split decays."""
+    args, state = inputs(version, 45, torch.float64, strong_decay=strong_decay)
+    leaves = [x.requires_grad_() for x in (*args, state)]
+    weights = torch.randn(B, 45, H, K, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    module = wkv6 if version == 6 else wkv7
+    gradients = []
+    for form in (module.recurrent, lambda *a: module.chunkwise(*a, chunk_len=16)):
+        out, end = form(*leaves)
+        gradients.append(torch.autograd.grad((out * weights).sum() + end.sum(), leaves))
+    for reference, chunked in zip(*gradients, strict=True):
+        assert (reference - chunked).abs().max() < 1e-9 * max(1.0, float(reference.abs().max()))
+
+
+@pytest.mark.parametrize("version", [6, 7])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_factored_and_split_decays_give_the_same_chunks(version, dtype, monkeypatch):
+    """Within the limit the factored form runs; forcing the split form changes nothing beyond rounding."""
+    args, state = inputs(version, 64, dtype)
+    args[3] = args[3].clamp(min=-0.6)               # total log decay of a 16-frame chunk >= -9.6: factored
+    assert isinstance(chunking.chunk_decays(chunking.to_chunks(args[3], 16)), chunking.FactoredDecays)
+    module = wkv6 if version == 6 else wkv7
+    factored = module.chunkwise(*args, state, chunk_len=16)
+    monkeypatch.setitem(chunking.FACTORED_LOG_DECAY_LIMIT, dtype, 0.0)
+    assert isinstance(chunking.chunk_decays(chunking.to_chunks(args[3], 16)), chunking.ChunkDecays)
+    split = module.chunkwise(*args, state, chunk_len=16)
+    for a, b in zip(factored, split, strict=True):
+        assert (a - b).abs().max() < TOLERANCE[dtype] / 10
+
+
+def test_strong_decays_fall_back_to_the_split_form():
+    """A chunk whose total log decay passes the limit (float32: 20) never takes the factored form."""
+    log_w = torch.full((1, 16, 1, 4), -1.0)        # a 16-frame chunk: -16, within
+    assert isinstance(chunking.chunk_decays(chunking.to_chunks(log_w, 16)), chunking.FactoredDecays)
+    log_w[0, 3, 0, 2] = -6.0                       # one channel of the chunk now totals -21 < -20
+    assert isinstance(chunking.chunk_decays(chunking.to_chunks(log_w, 16)), chunking.ChunkDecays)

@@ -155,9 +155,9 @@ class SLSTMBlock(nn.Module):
         x_conv = layer.conv_act_fn(x_conv)
         gates = torch.cat([layer.igate(x_conv), layer.fgate(x_conv), layer.zgate(x_norm), layer.ogate(x_norm)], -1)
         start = torch.stack([state[name].to(x.dtype) for name in ("h", "c", "n", "m")])    # [4, B, D]
-        if getattr(cell, "pointwise", None) is slstm_pointwise_lane_local:  # the same step, fewer ops per frame (slstm_loop)
+        if getattr(cell, "pointwise", None) is slstm_pointwise_lane_local:  # same step, fewer ops (slstm_loop)
             all_states = slstm_sequence(cell._permute_input(gates), start, cell._recurrent_kernel, cell._bias)
-        else:
+        else:                                                                                # cuda, or swapped
             all_states = cell._impl(self.training, cell._permute_input(gates), start)       # [4, N+1, B, D]
         y = layer.group_norm(cell._permute_output(all_states[0, 1:])).transpose(1, 2).reshape(B, N, D)
         x = x + layer.dropout(y)
