@@ -112,8 +112,12 @@ def test_encoder_modes_agree_with_the_same_weights(make):
 
 @pytest.mark.parametrize("version", [6, 7])
 @pytest.mark.parametrize("strong_decay", [False, True])
-def test_chunkwise_gradients_equal_the_recurrence(version, strong_decay):
-    """Every input's and the entering state's gradient, float64, through the factored and the split decays."""
+@pytest.mark.parametrize("split_only", [False, True])
+def test_chunkwise_gradients_equal_the_recurrence(version, strong_decay, split_only, monkeypatch):
+    """Every input's and the entering state's gradient, float64, through the decay form chunk_decays picks
+    (factored where the decays allow) and through the split form alone."""
+    if split_only:
+        monkeypatch.setitem(chunking.FACTORED_LOG_DECAY_LIMIT, torch.float64, 0.0)
     args, state = inputs(version, 45, torch.float64, strong_decay=strong_decay)
     leaves = [x.requires_grad_() for x in (*args, state)]
     weights = torch.randn(B, 45, H, K, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
