@@ -22,7 +22,7 @@ def to_chunks(x: torch.Tensor, chunk_len: int) -> torch.Tensor:
     B, T, H, X = x.shape
     n_chunks = -(-T // chunk_len)
     x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, n_chunks * chunk_len - T))
-    return x.reshape(B, n_chunks, chunk_len, H, X).permute(0, 3, 1, 2, 4)
+    return x.reshape(B, n_chunks, chunk_len, H, X).permute(0, 3, 1, 2, 4).contiguous()
 
 
 def from_chunks(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -119,9 +119,11 @@ class ChunkDecays:
         scores = across + inside[..., :, :, None, :] * self._eye[:, None, :, None]
         return scores.flatten(-4, -3).flatten(-2, -1)
 
-    def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> list[list]:
-        """:meth:`scores` of every ``(query, strict)`` with every key: ``rows[i][j] [..., L, L]``."""
-        return [[self.scores(query, key, strict=strict) for key in keys] for query, strict in queries]
+    def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> tuple[list, list]:
+        """:meth:`scores` of every ``(query, strict)`` with every key, ``rows[i][j] [..., L, L]``, and every
+        query times :meth:`entering` (its read of the entering state), ``[..., L, K]``."""
+        rows = [[self.scores(query, key, strict=strict) for key in keys] for query, strict in queries]
+        return rows, [query * self.entering(strict=strict) for query, strict in queries]
 
     def _strict_factors(self, strict: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Query-side decays ``[..., n, l, K]`` and in-sub-chunk pair decays ``[..., n, l, l, K]``, made once."""
@@ -157,16 +159,16 @@ class FactoredDecays:
 
     def scores(self, query: torch.Tensor, key: torch.Tensor, *, strict: bool) -> torch.Tensor:
         """``[..., L, K] x2 -> [..., L, L]``, nonzero for ``s < t`` (``strict``) or ``s <= t``."""
-        return self.score_grid([(query, strict)], [key])[0][0]
+        return self.score_grid([(query, strict)], [key])[0][0][0]
 
-    def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> list[list]:
-        """:meth:`scores` of every ``(query, strict)`` with every key, as one matrix product per chunk."""
+    def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> tuple[list, list]:
+        """:meth:`ChunkDecays.score_grid`, every score from one matrix product per chunk."""
         L = keys[0].shape[-2]
-        scaled_queries = torch.cat([query * self._entering[strict] for query, strict in queries], dim=-2)
+        decayed_queries = [query * self._entering[strict] for query, strict in queries]
         scaled_keys = torch.cat([key * self._inverse for key in keys], dim=-2)
         causal = torch.cat([_causal_mask(L, strict, keys[0]).repeat(1, len(keys)) for _, strict in queries])
-        products = (scaled_queries @ scaled_keys.transpose(-1, -2)).masked_fill_(~causal, 0.0)
-        return [list(row.split(L, dim=-1)) for row in products.split(L, dim=-2)]
+        products = (torch.cat(decayed_queries, dim=-2) @ scaled_keys.transpose(-1, -2)).masked_fill_(~causal, 0.0)
+        return [list(row.split(L, dim=-1)) for row in products.split(L, dim=-2)], decayed_queries
 
 
 def _causal_mask(L: int, strict: bool, like: torch.Tensor) -> torch.Tensor:

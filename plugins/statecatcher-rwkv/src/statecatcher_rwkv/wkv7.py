@@ -46,18 +46,18 @@ def chunkwise(r, k, v, log_w, a, b, state, chunk_len: int = 32):
     decays = chunk_decays(log_w)
 
     # ---- every intra-chunk score at once: a_t (strict) and r_t against b_s and k_s
-    (a_b, a_k), (r_b, r_k) = decays.score_grid([(a, True), (r, False)], [b, k])        # each [.., L, L]
+    ((a_b, a_k), (r_b, r_k)), (a_read, r_read) = decays.score_grid([(a, True), (r, False)], [b, k])  # [.., L, L]
 
     # ---- u_t = a_t S_{t-1} for the whole chunk: U = U_0 + W S_0 from one triangular solve
     L = r.shape[-2]
     system = torch.eye(L, dtype=dtype, device=r.device) - a_b
-    rhs = torch.cat([a_k @ v, a * decays.entering(strict=True)], dim=-1)
+    rhs = torch.cat([a_k @ v, a_read], dim=-1)
     solved = torch.linalg.solve_triangular(system, rhs, upper=False, unitriangular=True)
 
     # ---- outputs: r_t S_t = (r_t * decay) S_0 + sum_{s<=t} (r_t.b_s) u_s + (r_t.k_s) v_s
     read_u_from_inputs, read_u_per_state = (r_b @ solved).split([v.shape[-1], a.shape[-1]], dim=-1)
     intra = read_u_from_inputs + r_k @ v
-    queries = r * decays.entering(strict=False) + read_u_per_state
+    queries = r_read + read_u_per_state
 
     # ---- state entering the next chunk: S' = (diag(decay) + B^T W) S + inputs
     to_end = decays.to_end_factor()
