@@ -7,8 +7,9 @@ train ``--preset cpu-demo``, transcribe a test episode, evaluate the best checkp
 
 The corpus is always ``synth-corpus --seed 0`` (synthesis is seeded); ``--seed`` seeds the training run:
 data order, initialisation and feature statistics.  Written to ``OUT``: ``corpus/`` (kept and reused when
-present), ``run/``, ``transcript.json``, ``eval.json`` and ``eval-stateless.json`` (held-out WER/CER with the
-carried state, then resetting it every segment).  Runs the ``statecatcher`` next to this Python.
+present), ``run/`` (with ``run/lm.arpa``, the word LM from the train split), ``transcript.json``, ``eval.json``,
+``eval-stateless.json`` and ``eval-lm.json`` (held-out WER/CER: greedy with the carried state, greedy resetting it
+every segment, beam search with the word LM).  Runs the ``statecatcher`` next to this Python.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CORPUS = ["--episodes", "32", "--minutes", "3.5-4.5", "--seed", "0"]  # ~134 min: 22 train, 5 dev, 5 test
 STEPS = 2000  # one lane, the cpu-demo preset (rwkv7): ~4-5 min of training on 2 idle cores
 QUICK_CORPUS = ["--episodes", "4", "--minutes", "0.3-0.4", "--seed", "0"]  # 2 train, 1 dev, 1 test
 QUICK_STEPS = 30
+# beam search with the run's 3-gram word LM (`statecatcher lm train`, the train split's transcripts); weight and
+# bonus chosen on the dev split of training seed 0 (docs/recipes.md, "Decoding with the word LM")
+LM_ORDER = "3"
+LM_DECODING = ["--decoder", "beam", "--beam-size", "8", "--lm-weight", "0.4", "--word-bonus", "1.5"]
+PLATEAU_CER = 0.8  # the recipe's plateau target: dev CER below this within the first 3,000 audio-seconds
 
 
 def statecatcher(*args: str, env: dict[str, str] | None = None) -> None:
@@ -42,24 +50,33 @@ def ensure_corpus(corpus: Path, *, quick: bool = False) -> Path:
     return corpus
 
 
-def train_over_http(corpus: Path, run_dir: Path, cache: Path, *, seed: int, quick: bool) -> float:
-    """Serve ``corpus`` on loopback and train ``--preset cpu-demo`` from it; returns the wall seconds."""
+@contextmanager
+def served(corpus: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``statecatcher serve corpus`` on loopback with a fresh API key; yields ``(url, env)`` for the client."""
     key = secrets.token_hex(16)
     env = {"STATECATCHER_API_KEY": key}
     server = subprocess.Popen([str(Path(sys.executable).parent / "statecatcher"), "serve", str(corpus),
                                "--api-key", key, "--port", "0", "--quiet"], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, **env})
     try:
-        url = server.stdout.readline().split()[-1]  # "serving CORPUS at http://127.0.0.1:PORT"
+        yield server.stdout.readline().split()[-1], env  # "serving CORPUS at http://127.0.0.1:PORT"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def train_over_http(corpus: Path, run_dir: Path, cache: Path, *, seed: int, quick: bool) -> float:
+    """Serve ``corpus`` on loopback, train ``--preset cpu-demo`` from it and estimate the run's word LM from
+    the server's train split; returns the training wall seconds."""
+    with served(corpus) as (url, env):
         started = time.monotonic()
         statecatcher("run", "--preset", "cpu-demo", "--data", f"speechcatcher:{url}", "--data-opt", "split_by=server",
                      "--data-opt", f"cache_dir={cache}", "--run-dir", str(run_dir), "--seed", str(seed),
                      "--max-steps", str(QUICK_STEPS if quick else STEPS), "--epochs", "1000",
                      *(["--eval-every", "10", "--checkpoint-every", "10"] if quick else []), env=env)
-        return time.monotonic() - started
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        seconds = time.monotonic() - started
+        statecatcher("lm", "train", str(run_dir), "--order", LM_ORDER, env=env)
+        return seconds
 
 
 def run_demo(out: Path, *, seed: int = 0, corpus: Path | None = None, quick: bool = False,
@@ -74,25 +91,43 @@ def run_demo(out: Path, *, seed: int = 0, corpus: Path | None = None, quick: boo
                       if json.loads(line)["split"] == "test")
     statecatcher("transcribe", str(run_dir), str(corpus / test_audio), "--best", "--json", str(out / "transcript.json"))
     scores = {}
-    for name, extra in (("test", []), ("test_stateless", ["--stateless"])):
-        report = out / f"eval{'-stateless' if extra else ''}.json"
+    for name, suffix, extra in (("test", "", []), ("test_stateless", "-stateless", ["--stateless"]),
+                                ("test_lm", "-lm", LM_DECODING)):
+        report = out / f"eval{suffix}.json"
         statecatcher("eval", str(run_dir), "--best", "--data", f"local:{corpus}", "--split", "test",
                      "--mode", "segment", "--report", str(report), *extra)
         (segment,) = json.loads(report.read_text())
         scores[name] = {"wer": segment["wer"], "cer": segment["cer"], "ref_words": segment["words"]["ref_words"]}
     if plot:
         statecatcher("plot", str(run_dir))
-    return {"seed": seed, "train_seconds": round(train_seconds, 1), **scores, "best": best_checkpoint(run_dir)}
+    return {"seed": seed, "train_seconds": round(train_seconds, 1), **scores, "best": best_checkpoint(run_dir),
+            "plateau": plateau_exit(run_dir)}
 
 
-def best_checkpoint(run_dir: Path) -> dict:
-    """Step, dev WER and dev CER of the best validation in ``run_dir/metrics.jsonl``."""
+def metric_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    """``run_dir/metrics.jsonl`` split into training rows (with ``audio_hours``) and validation rows."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     dev = [row for row in rows if "dev_wer" in row]
     if not dev:
         raise RuntimeError(f"{run_dir / 'metrics.jsonl'}: no validation row (dev_wer)")
-    best = min(dev, key=lambda row: (row["dev_wer"], row["dev_cer"]))
+    return [row for row in rows if "audio_hours" in row], dev
+
+
+def best_checkpoint(run_dir: Path) -> dict:
+    """Step, dev WER and dev CER of the best validation in ``run_dir/metrics.jsonl``."""
+    best = min(metric_rows(run_dir)[1], key=lambda row: (row["dev_wer"], row["dev_cer"]))
     return {"step": best["step"], "dev_wer": best["dev_wer"], "dev_cer": best["dev_cer"]}
+
+
+def plateau_exit(run_dir: Path) -> dict | None:
+    """The first validation with dev CER below :data:`PLATEAU_CER`: its step, dev CER and the audio seconds
+    trained by then (from the last training row at or before that step); None when no validation got there."""
+    train, dev = metric_rows(run_dir)
+    first = next((row for row in dev if row["dev_cer"] < PLATEAU_CER), None)
+    if first is None:
+        return None
+    hours = max((row["audio_hours"] for row in train if row["step"] <= first["step"]), default=0.0)
+    return {"step": first["step"], "dev_cer": first["dev_cer"], "audio_seconds": round(hours * 3600.0, 1)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     result = run_demo(args.out, seed=args.seed, quick=args.quick)
     print(f"demo seed {result['seed']}: held-out WER {result['test']['wer']:.1%} / CER {result['test']['cer']:.1%} "
           f"(state reset every segment: {result['test_stateless']['wer']:.1%} / "
-          f"{result['test_stateless']['cer']:.1%}), training {result['train_seconds']:.0f} s")
+          f"{result['test_stateless']['cer']:.1%}; beam + word LM: {result['test_lm']['wer']:.1%} / "
+          f"{result['test_lm']['cer']:.1%}), training {result['train_seconds']:.0f} s")
 
 
 if __name__ == "__main__":

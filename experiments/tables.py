@@ -70,20 +70,32 @@ def machine_line(data: dict) -> str:
 # ---------------------------------------------------------------------------- one renderer per table
 def render_demo(data: dict) -> str:
     runs = data["runs"]
-    lines = ["| training seed | held-out WER / CER, carried state | state reset every segment "
-             "| best dev WER / CER (step) | training wall |", "|---|---|---|---|---|"]
+    lines = ["| training seed | held-out WER / CER, greedy, carried state | state reset every segment "
+             "| beam + word LM | best dev WER / CER (step) | dev CER < 80 % first at | training wall |",
+             "|---|---|---|---|---|---|---|"]
     for run in runs:
         best = run["best"]
         lines.append(f"| {run['seed']} | {percent(run['test']['wer'])} / {percent(run['test']['cer'])} "
                      f"| {percent(run['test_stateless']['wer'])} / {percent(run['test_stateless']['cer'])} "
+                     f"| {percent(run['test_lm']['wer'])} / {percent(run['test_lm']['cer'])} "
                      f"| {percent(best['dev_wer'])} / {percent(best['dev_cer'])} ({best['step']}) "
-                     f"| {run['train_seconds']:.0f} s |")
+                     f"| {plateau_cell(run['plateau'])} | {run['train_seconds']:.0f} s |")
     column = lambda key, metric: percent_spread(run[key][metric] for run in runs)  # noqa: E731
+    exits = [run["plateau"]["audio_seconds"] for run in runs if run["plateau"]]
     lines.append(f"| **median (range), {len(runs)} seeds** | **{column('test', 'wer')} / {column('test', 'cer')}** "
                  f"| {column('test_stateless', 'wer')} / {column('test_stateless', 'cer')} "
+                 f"| **{column('test_lm', 'wer')} / {column('test_lm', 'cer')}** "
                  f"| {column('best', 'dev_wer')} / {column('best', 'dev_cer')} "
+                 f"| {len(exits)} of {len(runs)} seeds, by {max(exits, default=0):,.0f} audio-s "
                  f"| {spread(run['train_seconds'] for run in runs)['median']:.0f} s (timing) |")
     return "\n".join([*lines, "", f"{runs[0]['test']['ref_words']} reference words. " + machine_line(data)])
+
+
+def plateau_cell(plateau: dict | None) -> str:
+    """``dev CER at audio-seconds (step)`` of the first validation below 80 % CER, or "never"."""
+    if plateau is None:
+        return "never"
+    return f"{percent(plateau['dev_cer'])} at {plateau['audio_seconds']:,.0f} audio-s (step {plateau['step']})"
 
 
 def render_filters_bench(data: dict) -> str:

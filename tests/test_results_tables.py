@@ -28,7 +28,9 @@ MACHINE = {"cpu": "Test CPU", "cores": 2, "cores_usable": 2, "memory_gib": 8.0, 
 
 def demo_json(wers: list[float]) -> dict:
     runs = [{"seed": seed, "train_seconds": 100.0 + seed, "test": {"wer": wer, "cer": wer / 2, "ref_words": 2434},
-             "test_stateless": {"wer": wer, "cer": wer / 2}, "best": {"step": 4000, "dev_wer": 0.875, "dev_cer": 0.5}}
+             "test_stateless": {"wer": wer, "cer": wer / 2}, "test_lm": {"wer": wer - 0.1, "cer": wer / 2 - 0.05},
+             "best": {"step": 4000, "dev_wer": 0.875, "dev_cer": 0.5},
+             "plateau": {"step": 200, "dev_cer": 0.7, "audio_seconds": 3000.0 + seed} if seed != 1 else None}
             for seed, wer in enumerate(wers)]
     return {"started": "2026-12-03T12:00:00Z", "command": "python -m experiments.results demo", "machine": MACHINE,
             "nondeterministic": "", "seeds": list(range(len(wers))), "runs": runs}
@@ -52,9 +54,12 @@ def test_percent_spread_gives_median_and_range():
 def test_demo_table_has_one_row_per_seed_and_the_median(tmp_path):
     write_json(demo_json([0.9, 0.8, 0.85]), "demo", tmp_path)
     lines = render("demo", tmp_path).splitlines()
-    assert lines[2] == "| 0 | 90.0 % / 45.0 % | 90.0 % / 45.0 % | 87.5 % / 50.0 % (4000) | 100 s |"
+    assert lines[2] == ("| 0 | 90.0 % / 45.0 % | 90.0 % / 45.0 % | 80.0 % / 40.0 % | 87.5 % / 50.0 % (4000) "
+                        "| 70.0 % at 3,000 audio-s (step 200) | 100 s |")
+    assert "| 87.5 % / 50.0 % (4000) | never | 101 s |" in lines[3]
     assert lines[5] == ("| **median (range), 3 seeds** | **85.0 % (80.0-90.0) / 42.5 % (40.0-45.0)** "
-                        "| 85.0 % (80.0-90.0) / 42.5 % (40.0-45.0) | 87.5 % / 50.0 % | 101 s (timing) |")
+                        "| 85.0 % (80.0-90.0) / 42.5 % (40.0-45.0) | **75.0 % (70.0-80.0) / 37.5 % (35.0-40.0)** "
+                        "| 87.5 % / 50.0 % | 2 of 3 seeds, by 3,002 audio-s | 101 s (timing) |")
     assert lines[-1].startswith("2434 reference words. Measured 2026-12-03T12:00:00Z with "
                                 "`python -m experiments.results demo` on Test CPU, 2 cores (2 usable)")
     assert "1 torch thread(s)" in lines[-1]
