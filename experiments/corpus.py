@@ -16,3 +16,11 @@ def synth_corpus(episodes: int = 4) -> Path:
     from statecatcher_synth.corpus import cached_corpus
 
     return cached_corpus(SYNTH_CACHE, episodes=episodes, minutes=(1.0, 1.5), seed=1234, progress=False)
+
+
+def demo_corpus() -> Path:
+    """The demo's corpus (``synth-corpus --episodes 32 --minutes 3.5-4.5 --seed 0``: 22 train, 5 dev, 5 test
+    episodes, ~134 min), cached like :func:`synth_corpus`."""
+    from statecatcher_synth.corpus import cached_corpus
+
+    return cached_corpus(SYNTH_CACHE, episodes=32, minutes=(3.5, 4.5), seed=0, progress=False)

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from experiments.corpus import synth_corpus
+from experiments.corpus import demo_corpus, synth_corpus
 from experiments.machine import machine_info
 from experiments.recipe import DECODES, decode, open_model, run_config
 from experiments.seeds import merge_seeds
@@ -55,6 +55,14 @@ ENCODER_OPTIONS = {
 LOSS_OPTIONS = {"rnnt": {"topology": "modified", "ctc_loss_scale": 0.5, "context_size": 1, "pred_dim": 64,
                          "joiner_dim": 96}}
 MODES = ("stateful", "stateless")
+DEMO_STEPS = 2000  # the demo's budget (experiments/demo.py)
+RECIPES = {  # --recipe: what the runs are trained with (the Setup section of the document says it in words)
+    "small": "the shared small recipe (experiments/recipe.py): AdamW lr 3e-3 constant after 20 warm-up steps, "
+             "gradient clip 1.0, 64 tokens, no feature normalisation; the models of ENCODER_OPTIONS",
+    "demo": "`--preset cpu-demo` (the demo's recipe: rwkv7 64 x 2 unless --encoders says otherwise, 48 tokens, "
+            "feature normalisation, AdamW 6e-3 with 200 warm-up steps and cosine decay, gradient clip 1.0) on "
+            "the demo's corpus (synth-corpus seed 0, 32 episodes of 3.5-4.5 min)",
+}
 
 
 def pair_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int, seed: int,
@@ -66,6 +74,18 @@ def pair_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: 
                       batch_size=LANES, warmup_steps=20, grad_clip=1.0, stateless=stateless)
 
 
+def demo_pair_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int, seed: int,
+                     stateless: bool) -> Any:
+    """``--preset cpu-demo`` on the local ``corpus``, no validation during training (the last checkpoint is
+    scored); the two runs of a pair differ only in ``stateless``."""
+    from statecatcher.train.config import RunConfig
+
+    return RunConfig.from_dict({
+        "preset": "cpu-demo", "data": f"local:{corpus}", "run_dir": str(run_dir), "encoder": encoder, "loss": loss,
+        "max_steps": steps, "epochs": 100_000, "eval_every": 0, "checkpoint_every": 100_000,
+        "trackers": ["jsonl"], "seed": seed, "stateless": stateless})
+
+
 def scores(report: Any) -> dict[str, float]:
     """WER, CER and hypothesis length relative to the reference (collapse: << 1; looping: >> 1)."""
     words = report.words
@@ -73,35 +93,41 @@ def scores(report: Any) -> dict[str, float]:
     return {"wer": report.wer, "cer": report.cer, "length_ratio": hypothesis_words / max(words.ref_words, 1)}
 
 
-def evaluate(run_dir: Path, corpus: Path, splits: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+def evaluate(run_dir: Path, corpus: Path, splits: list[str],
+             segmenter: SegmenterConfig = SEGMENTER) -> dict[str, dict[str, dict[str, float]]]:
     """``{split: {decode: scores}}`` of ``run_dir``'s model for every decode in :data:`DECODES`."""
     loaded, source = open_model(run_dir, corpus, shuffle=False)
-    return {split: {how: scores(decode(loaded, source, split=split, how=how, segmenter=SEGMENTER, batch_size=2,
-                                       chunk_seconds=SEGMENTER.segment_seconds))
+    return {split: {how: scores(decode(loaded, source, split=split, how=how, segmenter=segmenter, batch_size=2,
+                                       chunk_seconds=segmenter.segment_seconds))
                     for how in DECODES}
             for split in splits}
 
 
 def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], losses: list[str],
-                   seed: int = 0, splits: list[str] = ("test", "train"), command: str = "") -> dict[str, Any]:
-    """Build the corpus, train every encoder x loss stateful and stateless, evaluate; writes ``results.json``."""
+                   seed: int = 0, splits: list[str] = ("test", "train"), command: str = "",
+                   recipe: str = "small") -> dict[str, Any]:
+    """Build the corpus, train every encoder x loss stateful and stateless with ``recipe`` (a key of
+    :data:`RECIPES`), evaluate; writes ``results.json``."""
     from statecatcher.train.loop import train
     from statecatcher.train.plots import plot_run
 
     started = time.monotonic()
     out = Path(out)
-    episodes, steps = max(BASE_EPISODES, round(BASE_EPISODES * scale)), max(2, round(BASE_STEPS * scale))
-    corpus = synth_corpus(episodes)
+    if recipe == "demo":
+        corpus, steps, configure = demo_corpus(), max(2, round(DEMO_STEPS * scale)), demo_pair_config
+    else:
+        corpus, configure = synth_corpus(max(BASE_EPISODES, round(BASE_EPISODES * scale))), pair_config
+        steps = max(2, round(BASE_STEPS * scale))
     manifest = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
     results: dict[str, Any] = {
         "command": command, "launcher": os.environ.get("STATECATCHER_LAUNCHER", ""), "lanes": LANES,
+        "recipe": recipe,
         "scale": scale, "seed": seed, "steps": steps, "splits": list(splits), "machine": machine_info(),
         "corpus": {"path": str(corpus), "episodes": {split: [m["id"] for m in manifest if m["split"] == split]
                                                      for split in ("train", "dev", "test")},
                    "minutes": {split: round(sum(m["duration"] for m in manifest if m["split"] == split) / 60, 2)
                                for split in ("train", "dev", "test")}},
-        "segmenter": {"segment_seconds": SEGMENTER.segment_seconds, "min_seconds": SEGMENTER.min_seconds,
-                      "max_seconds": SEGMENTER.max_seconds},
+        "segmenter": {},
         "runs": {},
     }
     for encoder in encoders:
@@ -109,14 +135,17 @@ def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], 
             for mode in MODES:
                 name = f"{encoder}-{loss}-{mode}"
                 run_dir = out / name
-                summary = train(pair_config(corpus, run_dir, encoder=encoder, loss=loss, steps=steps, seed=seed,
-                                            stateless=mode == "stateless"))
+                config = configure(corpus, run_dir, encoder=encoder, loss=loss, steps=steps, seed=seed,
+                                   stateless=mode == "stateless")
+                summary = train(config)
                 tail = summary.losses[-max(1, len(summary.losses) // 10):]
+                results["segmenter"] = {key: getattr(config.segmenter, key)
+                                        for key in ("segment_seconds", "min_seconds", "max_seconds")}
                 results["runs"][name] = {
                     "encoder": encoder, "loss": loss, "mode": mode, "steps": summary.steps,
                     "final_loss": sum(tail) / len(tail), "train_seconds": round(summary.wall_seconds, 1),
                     "plots": [str(path) for path in plot_run(run_dir, run_dir / "plots")],
-                    "eval": evaluate(run_dir, corpus, list(splits)),
+                    "eval": evaluate(run_dir, corpus, list(splits), config.segmenter),
                 }
                 print(f"{name}: {summary.steps} steps in {summary.wall_seconds:.0f} s, final loss "
                       f"{results['runs'][name]['final_loss']:.3f}", flush=True)
@@ -227,6 +256,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
     m, corpus = results["machine"], results["corpus"]
     accelerator = m["gpu"] or "none (CPU only)"
     held_out = results["splits"][0] if results["splits"] else "test"
+    small = results.get("recipe", "small") == "small"
     lines = [
         "# Does carried state pay off? Stateful vs stateless training on long episodes",
         "",
@@ -235,7 +265,8 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         "",
         "## Setup",
         "",
-        f"- Corpus: synthetic multi-speaker episodes (statecatcher-synth, seed 1234), split by episode: "
+        f"- Corpus: synthetic multi-speaker episodes (statecatcher-synth, "
+        f"{'seed 0, the demo' + chr(39) + 's' if results.get('recipe') == 'demo' else 'seed 1234'}), split by episode: "
         f"train {', '.join(corpus['episodes']['train'])} ({corpus['minutes']['train']} min), "
         f"dev {', '.join(corpus['episodes']['dev'])}, test {', '.join(corpus['episodes']['test'])} "
         f"({corpus['minutes']['test']} min).",
@@ -243,7 +274,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         f"({results['segmenter']['min_seconds']:g}-{results['segmenter']['max_seconds']:g} s), cut between "
         f"speaker turns; {results.get('lanes', LANES)} lane(s).",
         f"- Each pair shares {seeds_text(results['seed'])}, model, data order and budget: {results['steps']} steps, "
-        "AdamW lr 3e-3 constant after 20 warm-up steps, gradient clip 1.0. *stateful* carries the encoder "
+        f"{RECIPES[results.get('recipe', 'small')]}. *stateful* carries the encoder "
         "state across a recording's segments (gradient detached); *stateless* resets every lane every segment.",
         "- Decodes: *segment, reset* (fresh state per segment), *segment, carried* (segments in order, state "
         "carried), *whole recording* (one streaming pass over the episode, state carried throughout).",
@@ -261,8 +292,9 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
             "",
             "## Training episodes (memorisation regime, NOT generalisation)",
             "",
-            "The same models decoded on the audio they were trained on. At this scale that is the only place "
-            "they learnt anything, so it is where relying on the carried state (or not) becomes visible.",
+            "The same models decoded on the audio they were trained on"
+            + (". At this scale that is the only place they learnt anything, so it is where relying on the "
+               "carried state (or not) becomes visible." if small else ": how far they memorised it."),
             "",
             *table(results, "train"),
             "",
@@ -272,9 +304,8 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         "",
         "## Honest reading",
         "",
-        "The models are tiny and trained for minutes: WER near 100% on held-out episodes is expected at the "
-        "default scale. Rerun with `--scale` on a GPU for a result that generalises.",
-        "",
+        *(["The models are tiny and trained for minutes: WER near 100% on held-out episodes is expected at the "
+           "default scale. Rerun with `--scale` on a GPU for a result that generalises.", ""] if small else []),
         *reading(results, held_out),
         "",
         "## Loss curves and carried-state norms",
@@ -319,6 +350,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=1,
                         help="seeds 0..N-1, each in OUT/seedN, cells the median (default 1: ~24 min per seed on CPU)")
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="markdown document to write")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="small",
+                        help="small: 4 x scale short episodes, the shared small recipe; demo: the demo's corpus "
+                             f"and --preset cpu-demo for {DEMO_STEPS} x scale steps")
     args = parser.parse_args(argv)
     if args.scale <= 0:
         parser.error(f"--scale must be > 0, got {args.scale}")
@@ -328,10 +362,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.seeds == 1:
         results = run_experiment(args.out, scale=args.scale, encoders=args.encoders, losses=args.losses,
-                                 seed=args.seed, splits=args.splits, command=command)
+                                 seed=args.seed, splits=args.splits, command=command, recipe=args.recipe)
     else:
         results = merge_seeds([run_experiment(Path(args.out) / f"seed{seed}", scale=args.scale, encoders=args.encoders,
-                                              losses=args.losses, seed=seed, splits=args.splits, command=command)
+                                              losses=args.losses, seed=seed, splits=args.splits, command=command,
+                                              recipe=args.recipe)
                                for seed in range(args.seeds)])
         (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {write_document(results, args.doc)} ({results['wall_seconds'] / 60:.1f} min)")

@@ -47,3 +47,19 @@ def test_tiny_experiment_pairs_identical_runs_and_documents_the_numbers_of_its_r
     assert "python -m experiments.stateful --out" in text
     assert f"{results['wall_seconds'] / 60:.1f} min" in text
     assert json.loads(doc.with_suffix(".results.json").read_text()) == results
+
+
+def test_demo_recipe_pairs_the_cpu_demo_preset_and_differ_only_in_stateless(tmp_path):
+    from experiments.stateful import demo_pair_config
+    from statecatcher.train.presets import PRESETS
+
+    pair = {mode: demo_pair_config(tmp_path / "corpus", tmp_path / mode, encoder="rwkv7", loss="ctc", steps=2000,
+                                   seed=3, stateless=mode == "stateless") for mode in ("stateful", "stateless")}
+    stateful, stateless = (vars(pair[mode]) for mode in ("stateful", "stateless"))
+    assert {key for key in stateful if stateful[key] != stateless[key]} == {"stateless", "run_dir"}
+    preset = PRESETS["cpu-demo"]
+    config = pair["stateful"]
+    assert (config.encoder, config.lr, config.vocab_size, config.schedule) == (
+        preset["encoder"], preset["lr"], preset["vocab_size"], preset["schedule"])
+    assert config.encoder_options == preset["encoder_options"] and config.feature_norm
+    assert (config.max_steps, config.seed, config.eval_every, config.data) == (2000, 3, 0, f"local:{tmp_path}/corpus")
