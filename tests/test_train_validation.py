@@ -20,7 +20,7 @@ def validated_run(tiny_corpus, tmp_path_factory):
     from tests.conftest import _tiny_run_config
 
     run_dir = tmp_path_factory.mktemp("validated") / "run"
-    config = _tiny_run_config(tiny_corpus, run_dir, max_steps=40, eval_every=10, eval_split="test",
+    config = _tiny_run_config(tiny_corpus, run_dir, max_steps=42, eval_every=10, eval_split="test",
                               spec_augment=True, log_every=5)
     return train(config), run_dir
 
@@ -29,10 +29,10 @@ def _rows(run_dir):
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_dev_metrics_are_logged_every_eval_every_steps(validated_run):
+def test_dev_metrics_are_logged_every_eval_every_steps_and_at_the_last_step(validated_run):
     summary, run_dir = validated_run
     dev = [row for row in _rows(run_dir) if "dev_wer" in row]
-    assert [row["step"] for row in dev] == [10, 20, 30, 40]
+    assert [row["step"] for row in dev] == [10, 20, 30, 40, 42]  # the last step too: best.pt sees the final model
     assert all(0.0 <= row["dev_cer"] <= 1.5 and row["dev_best_wer"] <= row["dev_wer"] for row in dev)
     best = min(dev, key=lambda row: (row["dev_wer"], row["dev_cer"]))
     assert summary.best_dev == {"step": best["step"], "wer": best["dev_wer"], "cer": best["dev_cer"]}

@@ -91,7 +91,7 @@ class RunConfig:
                                  "(each is skipped: weights and state kept); 0: never stop")
     stateless: bool = opt(False, "reset every lane at every segment (the baseline)")
     # ---- validation
-    eval_every: int = opt(0, "decode the eval split every N steps: dev WER/CER, best.pt (0: never)")
+    eval_every: int = opt(0, "decode the eval split every N steps and at --max-steps: dev WER/CER, best.pt (0: never)")
     eval_split: str = opt("dev", "split of the data source to validate on")
     early_stop_patience: int = opt(0, "stop after N validations without a better dev WER (0: never)")
     # ---- bookkeeping

@@ -135,11 +135,12 @@ class EpochRunner:
                 "audio_hours": summary.audio_seconds / 3600,
                 "epoch": epoch, "nan_skips": summary.nan_skips, **self.filters.metrics(),
                 **{f"state_norm/{k}": v for k, v in state_norms(state).items()}})
-        if config.eval_every and summary.steps % config.eval_every == 0:
+        last = bool(config.max_steps and summary.steps >= config.max_steps)
+        if config.eval_every and (summary.steps % config.eval_every == 0 or last):  # the final model too
             done = self.validate()
         if summary.steps % config.checkpoint_every == 0 and self.step.can_checkpoint:
             self.save(epoch=epoch, lanes=batcher.state_dict(), state=state)
-        return done or bool(config.max_steps and summary.steps >= config.max_steps)
+        return done or last
 
     def validate(self) -> bool:
         """Rank 0 decodes the dev split, logs ``dev_wer``/``dev_cer`` and keeps ``best.pt``; every rank learns

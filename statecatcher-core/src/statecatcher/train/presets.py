@@ -19,7 +19,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-demo": {
         "encoder": "rwkv7", "loss": "ctc", "encoder_options": {"hidden_dim": 64, "num_layers": 2, "chunk_len": 16},
         "vocab_size": 48, "batch_size": 1, "segmenter": {"segment_seconds": 8.0}, "lr": 6e-3, "schedule": "cosine",
-        "warmup_steps": 200, "grad_clip": 1.0, "spec_augment": False, "eval_every": 200,
+        "warmup_steps": 200, "grad_clip": 1.0, "spec_augment": False, "eval_every": 180,
         "checkpoint_every": 500, "threads": 1,
     },
     # one GPU, hours of audio: 8 lanes, longer warm-up, the lr scaled for the wider batch (docs/recipes.md)
