@@ -250,7 +250,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
     images = []
     for name, run in results["runs"].items():
         for plot in map(Path, run["plots"]):
-            target = doc.parent / f"{name}-{plot.name}"
+            target = doc.parent / f"{doc.stem}-{name}-{plot.name}"  # two documents in one folder keep their own
             shutil.copyfile(plot, target)
             images.append(f"![{name} {plot.stem}]({target.name})")
     m, corpus = results["machine"], results["corpus"]

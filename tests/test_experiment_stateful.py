@@ -43,7 +43,7 @@ def test_tiny_experiment_pairs_identical_runs_and_documents_the_numbers_of_its_r
         assert cells[1] == run["mode"]
         assert cells[2:2 + len(DECODES)] == [cell(run["eval"]["test"][key]) for key in DECODES]
         assert cells[-1] == f"{run['final_loss']:.3f}"
-        assert (doc.parent / f"{name}-loss.png").read_bytes()[:4] == b"\x89PNG"
+        assert (doc.parent / f"result-{name}-loss.png").read_bytes()[:4] == b"\x89PNG"
     assert "python -m experiments.stateful --out" in text
     assert f"{results['wall_seconds'] / 60:.1f} min" in text
     assert json.loads(doc.with_suffix(".results.json").read_text()) == results
