@@ -100,14 +100,14 @@ def demo(session: nox.Session) -> None:
 def results(session: nox.Session) -> None:
     """Every published table from one clean run: results/*.json (with the machine) and the marked tables of
     RESULTS.md and docs/ rendered from them (experiments/results.py; -- TABLE --seeds N --quick)."""
-    install_editable(session, *PLUGINS)
+    install_editable(session, *PLUGINS, core_extras="[onnx]")  # the onnx row of the performance table
     session.run("python", "-m", "experiments.results", *session.posargs)
 
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """python -m benchmarks: every row's ratios as a table and benchmarks/results/latest.json (-- ROW, --small)."""
-    install_editable(session, *PLUGINS)
+    install_editable(session, *PLUGINS, core_extras="[onnx]")  # the onnx row
     session.run("python", "-m", "benchmarks", *session.posargs)
 
 

@@ -76,6 +76,10 @@ def produce_performance(seeds: list[int], work: Path, quick: bool) -> dict[str, 
     if not out.exists():
         raise RuntimeError(f"python -m benchmarks wrote no report (exit status {done.returncode})")
     report = json.loads(out.read_text())
+    failed = [row for row, outcome in report["rows"].items() if "error" in outcome]
+    if done.returncode != 0 or failed:  # a table with an "error" row is not a result: keep the published one
+        raise RuntimeError(f"python -m benchmarks: row(s) {', '.join(failed) or '(bad ratios)'} failed (exit status "
+                           f"{done.returncode}); its report is {out}; the published table is unchanged")
     return {k: v for k, v in report.items() if k not in ("machine", "started")}
 
 

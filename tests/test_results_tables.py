@@ -104,3 +104,20 @@ def test_results_command_names_a_bad_argument(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, "--render-only"])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_failed_benchmark_row_fails_the_performance_table_instead_of_publishing_an_error(tmp_path, monkeypatch):
+    import subprocess
+
+    from experiments import results
+
+    def fake_benchmarks(command, cwd):
+        out = Path(command[command.index("--out") + 1])
+        out.write_text(json.dumps({"machine": MACHINE, "started": "x", "small": False, "rows": {
+            "memory": {"results": [{"name": "m", "ratio": 1.0, "description": "d"}], "seconds": 1.0},
+            "onnx": {"error": "exit status 1", "seconds": 2.0}}}))
+        return subprocess.CompletedProcess(command, 1)
+
+    monkeypatch.setattr(results.subprocess, "run", fake_benchmarks)
+    with pytest.raises(RuntimeError, match=r"row\(s\) onnx failed \(exit status 1\); its report is .*performance.json"):
+        results.produce_performance([0], tmp_path, quick=False)
