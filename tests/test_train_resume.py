@@ -79,7 +79,7 @@ def test_resume_after_sigkill_reproduces_losses(tiny_corpus, tmp_path, extra):
     assert dev_rows == [{k: v for k, v in r.items() if k != "time"} | {"time": d["time"]}  # validations: same
                         for r, d in zip([r for r in whole_rows if "dev_wer" in r], dev_rows, strict=True)]
     if extra == RECIPE:
-        assert [row["step"] for row in dev_rows] == [3, 6, 9, 12]
+        assert [row["step"] for row in dev_rows] == [3, 6, 9, 12, 14]  # every 3 steps and at --max-steps
     if extra == FILTERS:  # rejections before and after the checkpoint the resumed run started from, each reported once
         report = _report(tmp_path / "whole")
         assert min(row["step"] for row in report) < 8 < max(row["step"] for row in report)
