@@ -18,9 +18,12 @@ def synth_corpus(episodes: int = 4) -> Path:
     return cached_corpus(SYNTH_CACHE, episodes=episodes, minutes=(1.0, 1.5), seed=1234, progress=False)
 
 
+DEMO_CORPUS = {"episodes": 32, "minutes": (3.5, 4.5), "seed": 0}  # ~134 min: 22 train, 5 dev, 5 test
+
+
 def demo_corpus() -> Path:
-    """The demo's corpus (``synth-corpus --episodes 32 --minutes 3.5-4.5 --seed 0``: 22 train, 5 dev, 5 test
-    episodes, ~134 min), cached like :func:`synth_corpus`."""
+    """The demo's corpus (:data:`DEMO_CORPUS`, what ``experiments/demo.py`` synthesizes), cached like
+    :func:`synth_corpus`."""
     from statecatcher_synth.corpus import cached_corpus
 
-    return cached_corpus(SYNTH_CACHE, episodes=32, minutes=(3.5, 4.5), seed=0, progress=False)
+    return cached_corpus(SYNTH_CACHE, **DEMO_CORPUS, progress=False)

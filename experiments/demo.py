@@ -25,7 +25,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-CORPUS = ["--episodes", "32", "--minutes", "3.5-4.5", "--seed", "0"]  # ~134 min: 22 train, 5 dev, 5 test
+from experiments.corpus import DEMO_CORPUS
+
+CORPUS = ["--episodes", str(DEMO_CORPUS["episodes"]), "--minutes", "{:g}-{:g}".format(*DEMO_CORPUS["minutes"]),
+          "--seed", str(DEMO_CORPUS["seed"])]
 STEPS = 2000  # one lane, the cpu-demo preset (rwkv7): ~4-5 min of training on 2 idle cores
 QUICK_CORPUS = ["--episodes", "4", "--minutes", "0.3-0.4", "--seed", "0"]  # 2 train, 1 dev, 1 test
 QUICK_STEPS = 30

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.corpus import demo_corpus, synth_corpus
+from experiments.demo import STEPS as DEMO_STEPS
 from experiments.machine import machine_info
 from experiments.recipe import DECODES, decode, open_model, run_config
 from experiments.seeds import merge_seeds
@@ -55,7 +56,6 @@ ENCODER_OPTIONS = {
 LOSS_OPTIONS = {"rnnt": {"topology": "modified", "ctc_loss_scale": 0.5, "context_size": 1, "pred_dim": 64,
                          "joiner_dim": 96}}
 MODES = ("stateful", "stateless")
-DEMO_STEPS = 2000  # the demo's budget (experiments/demo.py)
 RECIPES = {  # --recipe: what the runs are trained with (the Setup section of the document says it in words)
     "small": "the shared small recipe (experiments/recipe.py): AdamW lr 3e-3 constant after 20 warm-up steps, "
              "gradient clip 1.0, 64 tokens, no feature normalisation; the models of ENCODER_OPTIONS",
@@ -266,7 +266,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         "## Setup",
         "",
         f"- Corpus: synthetic multi-speaker episodes (statecatcher-synth, "
-        f"{'seed 0, the demo' + chr(39) + 's' if results.get('recipe') == 'demo' else 'seed 1234'}), split by episode: "
+        f"{'seed 1234' if small else 'seed 0, the demo' + chr(39) + 's'}), split by episode: "
         f"train {', '.join(corpus['episodes']['train'])} ({corpus['minutes']['train']} min), "
         f"dev {', '.join(corpus['episodes']['dev'])}, test {', '.join(corpus['episodes']['test'])} "
         f"({corpus['minutes']['test']} min).",
