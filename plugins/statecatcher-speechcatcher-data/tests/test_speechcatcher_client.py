@@ -127,7 +127,7 @@ def fake_200_server():
     def every(key):
         return jsonify(success=False, error="wrong api key")
 
-    with serving(Server(app, port=0, poll_seconds=0.05)) as url:
+    with serving(Server(app, port=0)) as url:
         yield url
 
 

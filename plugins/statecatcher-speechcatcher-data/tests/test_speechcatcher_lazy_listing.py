@@ -44,7 +44,7 @@ def counted_upstream(corpus, count: int) -> Iterator[tuple[str, Counter]]:
     def _count_media():
         requests["transcript" if request.path.endswith(".vtt") else "audio"] += 1
 
-    with serving(Server(media, port=0, poll_seconds=0.05)) as media_url:
+    with serving(Server(media, port=0)) as media_url:
         episodes, found = episodes_from_corpus(corpus, media_url, count)
         files.update(found)
         api = create_upstream_app(episodes)
@@ -53,7 +53,7 @@ def counted_upstream(corpus, count: int) -> Iterator[tuple[str, Counter]]:
         def _count_api():
             requests[request.url_rule.endpoint if request.url_rule else f"unknown {request.path}"] += 1
 
-        with serving(Server(api, port=0, poll_seconds=0.05, secrets=[TEST_API_KEY])) as url:
+        with serving(Server(api, port=0, secrets=[TEST_API_KEY])) as url:
             yield url, requests
 
 

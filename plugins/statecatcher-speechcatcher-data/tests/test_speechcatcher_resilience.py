@@ -180,7 +180,7 @@ def test_a_media_host_whose_certificate_fails_stops_the_run_instead_of_skipping(
     with tls_serving(create_media_app(files)) as media_url:
         episodes, found = episodes_from_corpus(corpus, media_url)
         files.update(found)
-        with serving(Server(create_upstream_app(episodes), port=0, poll_seconds=0.05)) as api_url:
+        with serving(Server(create_upstream_app(episodes), port=0)) as api_url:
             source = SpeechcatcherDataSource(api_url, **client_options(tmp_path))
             assert source.listing_facts["listed_by"] == "training session"  # transcript URLs from the audio's
             with pytest.raises(TLSVerificationError, match=f"failed for {media_url.removeprefix('https://')}"):

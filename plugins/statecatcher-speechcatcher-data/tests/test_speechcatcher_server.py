@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -144,7 +145,35 @@ def test_shutdown_still_stops_the_server_when_its_wake_up_pipe_is_gone(tmp_path)
     from statecatcher_speechcatcher_data.testing import serving
 
     corpus = write_local_corpus(tmp_path, make_recordings(2, min_duration=1.0, max_duration=2.0, seed=1))
-    server = make_server(str(corpus), API_KEY, port=0, poll_seconds=0.05)
+    server = make_server(str(corpus), API_KEY, port=0)
     with serving(server):
         os.close(server._server.trigger.trigger)
     assert server._stopped.is_set()
+
+
+def _thread_cpu_seconds(native_id: int) -> float:
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread CPU time from /proc (Linux)")
+def test_an_idle_test_server_sleeps_instead_of_spinning(tmp_path):
+    """waitress truncates its loop timeout to whole seconds: the test servers' poll_seconds=0.05 became 0, and
+    every idle one kept a core busy (the xLSTM hour-long check ran 10x slower after this plugin's tests)."""
+    import threading
+    import time
+
+    from statecatcher_speechcatcher_data.serve_cmd import make_server
+    from statecatcher_speechcatcher_data.testing import running_server
+
+    corpus = write_local_corpus(tmp_path, make_recordings(1, min_duration=1.0, max_duration=2.0, seed=1))
+    existing = set(threading.enumerate())
+    with running_server(corpus):
+        time.sleep(0.2)
+        started = [thread for thread in threading.enumerate() if thread not in existing]
+        before = sum(_thread_cpu_seconds(thread.native_id) for thread in started)
+        time.sleep(1.5)
+        busy = sum(_thread_cpu_seconds(thread.native_id) for thread in started) - before
+    assert busy < 0.15, f"the idle server's threads used {busy:.2f} CPU s in 1.5 s"  # spinning: ~1.5 s
+    with pytest.raises(ValueError, match="poll_seconds"):
+        make_server(str(corpus), API_KEY, port=0, poll_seconds=0.05)

@@ -179,7 +179,7 @@ def scripted_session_server(batches, ended: list):
         ended.append(session)
         return jsonify(success=True)
 
-    return serving(Server(app, port=0, poll_seconds=0.05))
+    return serving(Server(app, port=0))
 
 
 def episode(number: int) -> dict:

@@ -23,13 +23,18 @@ class Server:
     """A waitress server for a WSGI ``app`` on ``host:port`` (``port=0``: a free one, see ``self.port``).
 
     ``serve_forever()`` blocks; ``shutdown()`` (from another thread) closes every connection and returns
-    once the loop has stopped.  ``poll_seconds`` bounds how long the loop takes to notice.
+    once the loop has stopped (it wakes the loop at once).  ``poll_seconds`` is the loop's select timeout in
+    whole seconds: waitress truncates it to an integer, and 0 turns the idle loop into a busy one that keeps a
+    core spinning (a 0.05 did that to every test server, and slowed the tests after them up to 10x).
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 6000, *, threads: int = 8,
-                 secrets: list[str] = (), poll_seconds: float = 1.0):
+                 secrets: list[str] = (), poll_seconds: int = 1):
         from waitress.server import create_server
 
+        if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int) or poll_seconds < 1:
+            raise ValueError(f"poll_seconds must be a whole number of seconds >= 1 (waitress truncates it; 0 "
+                             f"busy-loops), got {poll_seconds!r}")
         protect_logs(secrets)
         self._server = create_server(app, host=host, port=port, threads=threads,
                                      ident="statecatcher-serve", asyncore_loop_timeout=poll_seconds,
@@ -62,7 +67,7 @@ class Server:
 
 def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port: int = 6000,
                 index_path: str | None = None, faults=None, with_sessions: bool = True, threads: int = 8,
-                poll_seconds: float = 1.0, **app_options) -> Server:
+                poll_seconds: int = 1, **app_options) -> Server:
     """A :class:`Server` for ``corpus_dir`` (not yet serving); ``faults``: an optional
     :class:`~statecatcher_speechcatcher_data.faults.FaultPlan`; ``app_options`` go to
     :func:`~statecatcher_speechcatcher_data.server.create_app` (``session_idle_seconds``, ``max_sessions``)."""

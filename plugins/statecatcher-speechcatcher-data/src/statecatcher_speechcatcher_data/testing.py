@@ -32,7 +32,7 @@ def running_server(corpus_dir: str | Path, faults: list[Fault] | None = None, *,
                    **options) -> Iterator[tuple[str, FaultPlan]]:
     """``(base_url, fault_plan)`` of ``statecatcher serve`` in a thread on 127.0.0.1 (a free port)."""
     plan = FaultPlan(faults)
-    with serving(make_server(str(corpus_dir), api_key, port=0, faults=plan, poll_seconds=0.05, **options)) as url:
+    with serving(make_server(str(corpus_dir), api_key, port=0, faults=plan, **options)) as url:
         yield url, plan
 
 

@@ -277,7 +277,7 @@ def running_upstream(corpus_dir: str | Path, *, api_key: str = TEST_API_KEY,
     """The double of ``corpus_dir`` and its media server, each in a thread on 127.0.0.1 (``port`` 0: any)."""
     with running_media(corpus_dir) as (media_url, episodes):
         app = create_upstream_app(episodes, api_key)
-        with serving(Server(app, port=port, poll_seconds=0.05, secrets=[api_key])) as url:
+        with serving(Server(app, port=port, secrets=[api_key])) as url:
             yield RunningUpstream(url, media_url, app.extensions["upstream"])
 
 
@@ -286,7 +286,7 @@ def running_media(corpus_dir: str | Path, count: int | None = None) -> Iterator[
     """``(media URL, episodes)``: the media server of ``corpus_dir`` in a thread, and its episode objects
     (``count`` of them, see :func:`episodes_from_corpus`)."""
     files: dict[str, Any] = {}
-    with serving(Server(create_media_app(files), port=0, poll_seconds=0.05)) as media_url:
+    with serving(Server(create_media_app(files), port=0)) as media_url:
         episodes, found = episodes_from_corpus(corpus_dir, media_url, count)
         files.update(found)
         yield media_url, episodes
