@@ -97,6 +97,14 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def recipe(session: nox.Session) -> None:
+    """The recipe benchmark (experiments/recipe_benchmark.py): 3.6 h of synthetic episodes, --preset cpu-recipe
+    with one lane and with eight at equal audio, held-out CER/WER (-- --out DIR --seed N --quick)."""
+    install_editable(session, *PLUGINS)
+    session.run("python", "-m", "experiments.recipe_benchmark", *session.posargs)
+
+
+@nox.session(default=False)
 def results(session: nox.Session) -> None:
     """Every published table from one clean run: results/*.json (with the machine) and the marked tables of
     RESULTS.md and docs/ rendered from them (experiments/results.py; -- TABLE --seeds N --quick)."""

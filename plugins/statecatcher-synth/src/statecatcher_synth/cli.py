@@ -46,7 +46,8 @@ def _list_voices(ctx, param, value: bool) -> None:
               help="Comma-separated ENGINE[:VARIANT] names (hibari, piper, espeak:en-us, flite:slt, "
                    "festival:kal_diphone, ...), or 'all' installed voices; default: the installed pip voices.")
 @click.option("--effects", multiple=True, callback=_parse_list,
-              help="Comma-separated effects applied to every episode: reverb, noise, telephone.")
+              help="Comma-separated effects: reverb, noise, telephone; NAME@P (noise@0.3) applies one to an "
+                   "episode with probability P, NAME to every episode.")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="Synthesis processes [default: up to 2].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")

@@ -3,6 +3,10 @@
 - ``reverb``: convolution with a synthetic room response (exponentially decaying noise, RT60 0.2-0.6 s).
 - ``noise``: added white noise at 15-30 dB SNR (against the speech RMS).
 - ``telephone``: 300-3400 Hz band-pass.
+
+``NAME@P`` (``reverb@0.3``) applies the effect to an episode with probability ``P`` (drawn per episode from
+the episode's seeded generator), so one corpus mixes clean and processed episodes; a plain ``NAME`` applies
+it to every episode without a draw (corpora made before ``@P`` existed keep their bytes).
 """
 
 from __future__ import annotations
@@ -58,15 +62,33 @@ EFFECTS: dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
 }
 
 
-def check_effects(names: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [name for name in names if name not in EFFECTS]
+def split_effect(spec: str) -> tuple[str, float | None]:
+    """``"reverb@0.3"`` -> ``("reverb", 0.3)``; ``"reverb"`` -> ``("reverb", None)`` (every episode)."""
+    name, at, probability = spec.partition("@")
+    if not at:
+        return name, None
+    try:
+        value = float(probability)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"effect {spec!r}: the probability after '@' must be a number in [0, 1]")
+    return name, value
+
+
+def check_effects(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """Return ``specs`` (``NAME`` or ``NAME@P``) unchanged, or raise ``ValueError`` naming the bad one."""
+    unknown = [spec for spec in specs if split_effect(spec)[0] not in EFFECTS]
     if unknown:
         raise ValueError(f"unknown effect(s) {', '.join(unknown)}; known effects: {', '.join(EFFECTS)}")
-    return tuple(names)
+    return tuple(specs)
 
 
-def apply_effects(track: np.ndarray, names: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
-    """Apply the named effects in order to [T] float audio; returns float32."""
-    for name in names:
-        track = EFFECTS[name](track, rng)
+def apply_effects(track: np.ndarray, specs: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
+    """Apply the effects (``NAME`` always, ``NAME@P`` with probability ``P``) in order to [T] float audio;
+    returns float32."""
+    for spec in specs:
+        name, probability = split_effect(spec)
+        if probability is None or rng.random() < probability:
+            track = EFFECTS[name](track, rng)
     return np.asarray(track, dtype=np.float32)

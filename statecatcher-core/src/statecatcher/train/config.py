@@ -38,7 +38,7 @@ def opt(default: Any, help: str) -> Any:
 class RunConfig:
     # ---- what to train
     preset: str = opt("", "start from a named recipe (flags and file keys override it): "
-                          "cpu-demo, gpu-small, gpu-base")
+                          "cpu-demo, cpu-recipe, gpu-small, gpu-base")
     encoder: str = opt("lstm", "encoder plugin name (see `statecatcher list-plugins`)")
     loss: str = opt("ctc", "loss plugin name: ctc, rnnt, ...")
     tokenizer: str = opt("sentencepiece", "tokenizer plugin name")

@@ -22,6 +22,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_steps": 200, "grad_clip": 1.0, "spec_augment": False, "eval_every": 180,
         "checkpoint_every": 500, "threads": 1,
     },
+    # 2 CPU cores, hours of audio (nox -s recipe): cpu-demo's recipe with a bigger model (256 x 3) for a run of
+    # ~30 min on one core, warm-up over more steps; no SpecAugment (the episodes' reverb/noise/telephone vary
+    # the audio instead; docs/recipes.md, "The recipe benchmark")
+    "cpu-recipe": {
+        "encoder": "rwkv7", "loss": "ctc", "encoder_options": {"hidden_dim": 256, "num_layers": 3, "chunk_len": 16},
+        "vocab_size": 48, "batch_size": 1, "segmenter": {"segment_seconds": 8.0}, "lr": 6e-3, "schedule": "cosine",
+        "warmup_steps": 300, "grad_clip": 1.0, "spec_augment": False, "eval_every": 200,
+        "checkpoint_every": 1000, "threads": 1, "num_workers": 1,
+    },
     # one GPU, hours of audio: 8 lanes, longer warm-up, the lr scaled for the wider batch (docs/recipes.md)
     "gpu-small": {
         "encoder": "lstm", "loss": "ctc", "encoder_options": {"hidden_dim": 512, "num_layers": 3},

@@ -1,0 +1,43 @@
+"""The recipe benchmark's plumbing (experiments/recipe_benchmark.py, ``nox -s recipe``): the two runs it
+launches see the same audio, the wide one follows the documented lr rule, and its report states the targets.
+The benchmark itself takes ~45 min; its numbers are in docs/recipes.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from experiments.recipe_benchmark import LANES, WIDE, corpus_hours, report, train_command
+from statecatcher.train.config import RunConfig
+from statecatcher.train.presets import PRESETS
+
+
+def _flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_the_wide_run_sees_the_same_audio_at_the_capped_learning_rate(tmp_path: Path):
+    one = train_command(tmp_path, tmp_path / "a", lanes=1, steps=800, seed=0)
+    wide = train_command(tmp_path, tmp_path / "b", lanes=LANES, steps=800 // LANES, seed=0)
+    assert int(_flag(one, "--max-steps")) == LANES * int(_flag(wide, "--max-steps"))  # equal segments
+    assert "--batch-size" not in one and int(_flag(wide, "--batch-size")) == LANES
+    assert float(_flag(wide, "--lr")) == float(WIDE["lr"]) > PRESETS["cpu-recipe"]["lr"]
+    assert int(_flag(wide, "--warmup-steps")) * LANES <= PRESETS["cpu-recipe"]["warmup_steps"]  # same audio share
+    assert _flag(one, "--preset") == _flag(wide, "--preset") == "cpu-recipe"
+
+
+def test_the_recipe_preset_is_a_valid_one_thread_config():
+    config = RunConfig.from_dict({"preset": "cpu-recipe", "data": "local:corpus"})
+    assert (config.encoder, config.threads, config.batch_size, config.spec_augment) == ("rwkv7", 1, 1, False)
+
+
+def test_corpus_hours_and_report(tmp_path: Path):
+    rows = [{"split": "train", "duration": 5400.0}, {"split": "test", "duration": 1800.0},
+            {"split": "train", "duration": 1800.0}]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert corpus_hours(tmp_path) == {"test": 0.5, "train": 2.0}
+    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
+           "best": {"step": 10, "dev_cer": 0.25}}
+    text = report({"corpus": {"train": 2.0}, "wall_seconds": 120.0, "runs": {"1": run, "8": run},
+                   "wide_vs_one_relative_cer": 0.0})
+    assert "held-out greedy CER 20.0% / WER 50.0%" in text and "CER <= 15%, WER <= 35%" in text
