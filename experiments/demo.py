@@ -93,18 +93,39 @@ def run_demo(out: Path, *, seed: int = 0, corpus: Path | None = None, quick: boo
     test_audio = next(json.loads(line)["audio"] for line in (corpus / "manifest.jsonl").read_text().splitlines()
                       if json.loads(line)["split"] == "test")
     statecatcher("transcribe", str(run_dir), str(corpus / test_audio), "--best", "--json", str(out / "transcript.json"))
+    scores = held_out_scores(run_dir, corpus, out, {"test": [], "test_stateless": ["--stateless"],
+                                                    "test_lm": LM_DECODING})
+    if plot:
+        statecatcher("plot", str(run_dir))
+    return {"seed": seed, "train_seconds": round(train_seconds, 1), **scores, "best": best_checkpoint(run_dir),
+            "plateau": plateau_exit(run_dir)}
+
+
+def held_out_scores(run_dir: Path, corpus: Path, out: Path, decodes: dict[str, list[str]]) -> dict[str, dict]:
+    """``{name: {wer, cer, ref_words}}``: ``statecatcher eval RUN_DIR --best`` on ``corpus``'s test split, segment
+    mode, once per ``decodes`` entry (``name: extra eval flags``); each report is ``out/eval[-SUFFIX].json``, the
+    suffix being the name after ``test`` (``test_lm`` -> ``eval-lm.json``)."""
     scores = {}
-    for name, suffix, extra in (("test", "", []), ("test_stateless", "-stateless", ["--stateless"]),
-                                ("test_lm", "-lm", LM_DECODING)):
+    for name, extra in decodes.items():
+        suffix = name.removeprefix("test").replace("_", "-")
         report = out / f"eval{suffix}.json"
         statecatcher("eval", str(run_dir), "--best", "--data", f"local:{corpus}", "--split", "test",
                      "--mode", "segment", "--report", str(report), *extra)
         (segment,) = json.loads(report.read_text())
         scores[name] = {"wer": segment["wer"], "cer": segment["cer"], "ref_words": segment["words"]["ref_words"]}
-    if plot:
-        statecatcher("plot", str(run_dir))
-    return {"seed": seed, "train_seconds": round(train_seconds, 1), **scores, "best": best_checkpoint(run_dir),
-            "plateau": plateau_exit(run_dir)}
+    return scores
+
+
+def experiment_parser(prog: str, description: str, *, out: str, corpus_seed: int,
+                      quick: str) -> argparse.ArgumentParser:
+    """The command line the demo and the recipe benchmark share: ``--out``, ``--seed`` (training), ``--quick``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path(out), help="output directory")
+    parser.add_argument("--seed", type=int, default=0,
+                        help=f"training seed (the corpus is always seed {corpus_seed})")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    return parser
 
 
 def metric_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
@@ -134,12 +155,8 @@ def plateau_exit(run_dir: Path) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m experiments.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output directory")
-    parser.add_argument("--seed", type=int, default=0, help="training seed (the corpus is always seed 0)")
-    parser.add_argument("--quick", action="store_true", help="tiny corpus, 30 steps: checks the machinery only")
-    args = parser.parse_args(argv)
+    args = experiment_parser("python -m experiments.demo", __doc__, out="runs/demo", corpus_seed=DEMO_CORPUS["seed"],
+                             quick="tiny corpus, 30 steps: checks the machinery only").parse_args(argv)
     result = run_demo(args.out, seed=args.seed, quick=args.quick)
     print(f"demo seed {result['seed']}: held-out WER {result['test']['wer']:.1%} / CER {result['test']['cer']:.1%} "
           f"(state reset every segment: {result['test_stateless']['wer']:.1%} / "

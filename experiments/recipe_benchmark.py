@@ -14,7 +14,6 @@ Each ``best.pt`` (by dev WER) is scored on the held-out test episodes, greedy an
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -23,7 +22,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from experiments.demo import LM_DECODING, LM_ORDER, best_checkpoint, plateau_exit, statecatcher
+from experiments.demo import (
+    LM_DECODING,
+    LM_ORDER,
+    best_checkpoint,
+    experiment_parser,
+    held_out_scores,
+    plateau_exit,
+    statecatcher,
+)
+from experiments.machine import machine_info
 from statecatcher.train.presets import PRESETS
 
 RECIPE_CORPUS = ["--episodes", "48", "--minutes", "4-5", "--seed", "7", "--voices", "all",
@@ -91,14 +99,7 @@ def progress_line(log: Path) -> str:
 def score(run_dir: Path, corpus: Path) -> dict:
     """Greedy and beam + LM test scores of ``run_dir``'s ``best.pt``; the LM from the corpus's train split."""
     statecatcher("lm", "train", str(run_dir), "--order", LM_ORDER)
-    scores = {}
-    for name, suffix, extra in (("test", "", []), ("test_lm", "-lm", LM_DECODING)):
-        report = run_dir / f"eval{suffix}.json"
-        statecatcher("eval", str(run_dir), "--best", "--data", f"local:{corpus}", "--split", "test",
-                     "--mode", "segment", "--report", str(report), *extra)
-        (segment,) = json.loads(report.read_text())
-        scores[name] = {"wer": segment["wer"], "cer": segment["cer"], "ref_words": segment["words"]["ref_words"]}
-    return scores
+    return held_out_scores(run_dir, corpus, run_dir, {"test": [], "test_lm": LM_DECODING})
 
 
 def corpus_hours(corpus: Path) -> dict[str, float]:
@@ -127,7 +128,8 @@ def run_recipe(out: Path, *, seed: int = 0, quick: bool = False) -> dict:
                             "train_seconds": round(train_seconds[lanes], 1), **scores[lanes],
                             "best": best_checkpoint(run_dir), "plateau": plateau_exit(run_dir)}
     one, wide = runs["1"]["test"]["cer"], runs[str(LANES)]["test"]["cer"]
-    result = {"seed": seed, "corpus": corpus_hours(corpus), "synth_seconds": round(synth_seconds, 1),
+    result = {"seed": seed, "machine": machine_info(), "corpus": corpus_hours(corpus),
+              "synth_seconds": round(synth_seconds, 1),
               "wall_seconds": round(time.monotonic() - started, 1), "runs": runs,
               "wide_vs_one_relative_cer": round(wide / one - 1.0, 3) if one else None, "targets": TARGETS}
     (out / "recipe.json").write_text(json.dumps(result, indent=1) + "\n")
@@ -147,12 +149,8 @@ def report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m experiments.recipe_benchmark", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/recipe"), help="output directory")
-    parser.add_argument("--seed", type=int, default=0, help="training seed (the corpus is always seed 7)")
-    parser.add_argument("--quick", action="store_true", help="tiny corpus, a few steps: the machinery only")
-    args = parser.parse_args(argv)
+    args = experiment_parser("python -m experiments.recipe_benchmark", __doc__, out="runs/recipe", corpus_seed=7,
+                             quick="tiny corpus, a few steps: the machinery only").parse_args(argv)
     print(report(run_recipe(args.out, seed=args.seed, quick=args.quick)), flush=True)
 
 

@@ -25,7 +25,8 @@ _OPTIONS = {
     "silence": {"min_speech_fraction": "reject text over audio with a smaller share of speech frames",
                 "relative_db": "a frame is speech when within this many dB of the recording's loud level",
                 "floor_db": "and louder than this absolute level (dBFS)"},
-    "loss_outlier": _ROBUST,
+    "loss_outlier": {**_ROBUST, "threshold": "reject at a robust z-score above this: (loss - median) / "
+                                             "max(MAD, MAD of the values above the median)"},
 }
 _BUILTINS = (
     ("compression_ratio", "detectors:CompressionRatio", "zlib compression ratio of the text above 2.4 (looping)"),
