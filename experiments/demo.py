@@ -46,10 +46,10 @@ def statecatcher(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(command, check=True, env={**os.environ, **(env or {})})
 
 
-def ensure_corpus(corpus: Path, *, quick: bool = False) -> Path:
-    """The demo corpus at ``corpus``, synthesized unless its manifest is already there."""
+def ensure_corpus(corpus: Path, synth_args: list[str]) -> Path:
+    """The corpus at ``corpus``: ``statecatcher synth-corpus SYNTH_ARGS`` unless its manifest is already there."""
     if not (corpus / "manifest.jsonl").exists():
-        statecatcher("synth-corpus", "--out", str(corpus), *(QUICK_CORPUS if quick else CORPUS))
+        statecatcher("synth-corpus", "--out", str(corpus), *synth_args)
     return corpus
 
 
@@ -87,7 +87,7 @@ def run_demo(out: Path, *, seed: int = 0, corpus: Path | None = None, quick: boo
     """The whole demo into ``out`` (corpus shared when ``corpus`` is given); returns ``{seed, train_seconds,
     test: {wer, cer, ref_words}, test_stateless: {...}, best: {step, dev_wer, dev_cer}}``."""
     out = Path(out).resolve()
-    corpus = ensure_corpus(Path(corpus).resolve() if corpus else out / "corpus", quick=quick)
+    corpus = ensure_corpus(Path(corpus).resolve() if corpus else out / "corpus", QUICK_CORPUS if quick else CORPUS)
     run_dir = out / "run"
     train_seconds = train_over_http(corpus, run_dir, out / "data-cache", seed=seed, quick=quick)
     test_audio = next(json.loads(line)["audio"] for line in (corpus / "manifest.jsonl").read_text().splitlines()

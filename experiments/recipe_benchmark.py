@@ -26,6 +26,7 @@ from experiments.demo import (
     LM_DECODING,
     LM_ORDER,
     best_checkpoint,
+    ensure_corpus,
     experiment_parser,
     held_out_scores,
     plateau_exit,
@@ -42,20 +43,14 @@ QUICK_STEPS = 16
 LANES = 8
 # eight lanes: the square-root rule from the one-lane peak (6e-3 * sqrt(8) = 1.7e-2) diverged at the demo's
 # budget, so the peak is capped at 1e-2 (docs/recipes.md, "Wide batches"); warm-up over the same audio share
-WIDE = {"lr": "1e-2"}
+WIDE_LR = "1e-2"
 TARGETS = {"cer": 0.15, "wer": 0.35}
-
-
-def ensure_corpus(corpus: Path, *, quick: bool) -> Path:
-    if not (corpus / "manifest.jsonl").exists():
-        statecatcher("synth-corpus", "--out", str(corpus), "--no-progress", *(QUICK_CORPUS if quick else RECIPE_CORPUS))
-    return corpus
 
 
 def train_command(corpus: Path, run_dir: Path, *, lanes: int, steps: int, seed: int) -> list[str]:
     """``statecatcher run --preset cpu-recipe`` for ``lanes`` lanes and ``steps`` steps (eight lanes: the capped lr)."""
     warmup = max(1, PRESETS["cpu-recipe"]["warmup_steps"] // lanes)
-    wide = ["--batch-size", str(lanes), "--lr", WIDE["lr"], "--warmup-steps", str(warmup)] if lanes > 1 else []
+    wide = ["--batch-size", str(lanes), "--lr", WIDE_LR, "--warmup-steps", str(warmup)] if lanes > 1 else []
     every = max(1, steps // 10)  # ten validations: each decodes the 36 dev minutes (~35 s on one core)
     return [str(Path(sys.executable).parent / "statecatcher"), "run", "--preset", "cpu-recipe",
             "--data", f"local:{corpus}", "--run-dir", str(run_dir), "--seed", str(seed), "--max-steps", str(steps),
@@ -63,13 +58,19 @@ def train_command(corpus: Path, run_dir: Path, *, lanes: int, steps: int, seed: 
             "--console-every-seconds", "30", *wide]
 
 
-def train_together(corpus: Path, out: Path, *, steps: int, seed: int) -> dict[int, float]:
-    """Both runs at once (one core each); ``{lanes: training wall seconds}``; raises when either fails."""
+def lane_steps(steps: int) -> dict[int, int]:
+    """``{lanes: optimizer steps}`` of the two runs: ``steps`` for one lane, an eighth for eight (the same audio)."""
+    return {1: steps, LANES: max(1, steps // LANES)}
+
+
+def train_together(corpus: Path, out: Path, *, steps: dict[int, int], seed: int) -> dict[int, float]:
+    """Both runs of ``steps`` (:func:`lane_steps`) at once, one core each; ``{lanes: training wall seconds}``;
+    raises when either fails."""
     started, procs, seconds = time.monotonic(), {}, {}
-    for lanes, lane_steps in ((1, steps), (LANES, max(1, steps // LANES))):
+    for lanes, run_steps in steps.items():
         run_dir = out / f"lanes-{lanes}"
         log = (out / f"lanes-{lanes}.log").open("w")
-        command = train_command(corpus, run_dir, lanes=lanes, steps=lane_steps, seed=seed)
+        command = train_command(corpus, run_dir, lanes=lanes, steps=run_steps, seed=seed)
         print("+ " + " ".join(command[1:]) + f"  > {log.name}", flush=True)
         procs[lanes] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log)
     last_report = time.monotonic()
@@ -114,17 +115,16 @@ def run_recipe(out: Path, *, seed: int = 0, quick: bool = False) -> dict:
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    corpus = ensure_corpus(out / "corpus", quick=quick)
+    corpus = ensure_corpus(out / "corpus", ["--no-progress", *(QUICK_CORPUS if quick else RECIPE_CORPUS)])
     synth_seconds = time.monotonic() - started
-    steps = QUICK_STEPS if quick else STEPS
+    steps = lane_steps(QUICK_STEPS if quick else STEPS)
     train_seconds = train_together(corpus, out, steps=steps, seed=seed)
     with ThreadPoolExecutor(2) as pool:  # the two runs are scored at the same time, one core each
-        scores = dict(zip((1, LANES), pool.map(lambda lanes: score(out / f"lanes-{lanes}", corpus), (1, LANES)),
-                          strict=True))
+        scores = dict(zip(steps, pool.map(lambda lanes: score(out / f"lanes-{lanes}", corpus), steps), strict=True))
     runs = {}
-    for lanes in (1, LANES):
+    for lanes, run_steps in steps.items():
         run_dir = out / f"lanes-{lanes}"
-        runs[str(lanes)] = {"steps": steps if lanes == 1 else max(1, steps // LANES),
+        runs[str(lanes)] = {"steps": run_steps,
                             "train_seconds": round(train_seconds[lanes], 1), **scores[lanes],
                             "best": best_checkpoint(run_dir), "plateau": plateau_exit(run_dir)}
     one, wide = runs["1"]["test"]["cer"], runs[str(LANES)]["test"]["cer"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from experiments.recipe_benchmark import LANES, WIDE, corpus_hours, report, train_command
+from experiments.recipe_benchmark import LANES, WIDE_LR, corpus_hours, lane_steps, report, train_command
 from statecatcher.train.config import RunConfig
 from statecatcher.train.presets import PRESETS
 
@@ -17,11 +17,12 @@ def _flag(command: list[str], name: str) -> str:
 
 
 def test_the_wide_run_sees_the_same_audio_at_the_capped_learning_rate(tmp_path: Path):
-    one = train_command(tmp_path, tmp_path / "a", lanes=1, steps=800, seed=0)
-    wide = train_command(tmp_path, tmp_path / "b", lanes=LANES, steps=800 // LANES, seed=0)
+    steps = lane_steps(800)
+    one = train_command(tmp_path, tmp_path / "a", lanes=1, steps=steps[1], seed=0)
+    wide = train_command(tmp_path, tmp_path / "b", lanes=LANES, steps=steps[LANES], seed=0)
     assert int(_flag(one, "--max-steps")) == LANES * int(_flag(wide, "--max-steps"))  # equal segments
     assert "--batch-size" not in one and int(_flag(wide, "--batch-size")) == LANES
-    assert float(_flag(wide, "--lr")) == float(WIDE["lr"]) > PRESETS["cpu-recipe"]["lr"]
+    assert float(_flag(wide, "--lr")) == float(WIDE_LR) > PRESETS["cpu-recipe"]["lr"]
     assert int(_flag(wide, "--warmup-steps")) * LANES <= PRESETS["cpu-recipe"]["warmup_steps"]  # same audio share
     assert _flag(one, "--preset") == _flag(wide, "--preset") == "cpu-recipe"
 

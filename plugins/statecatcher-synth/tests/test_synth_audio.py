@@ -94,12 +94,14 @@ def test_unknown_voices_are_named_in_the_error():
 
 def test_effect_probability_applies_to_a_seeded_share_of_episodes():
     hum = 0.5 * np.sin(2 * np.pi * 100 * np.arange(4_000) / SAMPLE_RATE)
-    applied = [not np.allclose(apply_effects(hum, ("telephone@0.3",), np.random.default_rng([7, episode])), hum,
-                               atol=1e-4) for episode in range(400)]
+
+    def processed_episodes() -> list[bool]:
+        return [not np.allclose(apply_effects(hum, ("telephone@0.3",), np.random.default_rng([7, episode])), hum,
+                                atol=1e-4) for episode in range(400)]
+
+    applied = processed_episodes()
     assert 0.22 < np.mean(applied) < 0.38  # ~30 % of the episodes, each decided by its own generator
-    again = [not np.allclose(apply_effects(hum, ("telephone@0.3",), np.random.default_rng([7, episode])), hum,
-                             atol=1e-4) for episode in range(400)]
-    assert again == applied
+    assert processed_episodes() == applied
     assert np.allclose(apply_effects(hum, ("telephone@0",), np.random.default_rng(0)), hum)
     assert not np.allclose(apply_effects(hum, ("telephone@1",), np.random.default_rng(0)), hum, atol=1e-4)
 
