@@ -30,13 +30,17 @@ import shlex
 import shutil
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from experiments.corpus import demo_corpus, synth_corpus
 from experiments.demo import STEPS as DEMO_STEPS
+from experiments.demo import ensure_corpus
 from experiments.machine import machine_info
 from experiments.recipe import DECODES, decode, open_model, run_config
+from experiments.recipe_benchmark import RECIPE_CORPUS
+from experiments.recipe_benchmark import STEPS as RECIPE_STEPS
 from experiments.seeds import merge_seeds
 from statecatcher.data.segmenter import SegmenterConfig
 
@@ -62,7 +66,12 @@ RECIPES = {  # --recipe: what the runs are trained with (the Setup section of th
     "demo": "`--preset cpu-demo` (the demo's recipe: rwkv7 64 x 2 unless --encoders says otherwise, 48 tokens, "
             "feature normalisation, AdamW 6e-3 with 200 warm-up steps and cosine decay, gradient clip 1.0) on "
             "the demo's corpus (synth-corpus seed 0, 32 episodes of 3.5-4.5 min)",
+    "recipe": "`--preset cpu-recipe` (the recipe benchmark's: rwkv7 256 x 3 unless --encoders says otherwise, "
+              "48 tokens, feature normalisation, AdamW 6e-3 with 300 warm-up steps and cosine decay, gradient "
+              "clip 1.0) on the recipe benchmark's corpus (synth-corpus seed 7, 48 episodes of 4-5 min, every "
+              "installed voice, reverb/noise/telephone on a share of the episodes)",
 }
+CORPUS_TEXT = {"small": "seed 1234", "demo": "seed 0, the demo's", "recipe": "seed 7, the recipe benchmark's"}
 
 
 def pair_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int, seed: int,
@@ -74,16 +83,17 @@ def pair_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: 
                       batch_size=LANES, warmup_steps=20, grad_clip=1.0, stateless=stateless)
 
 
-def demo_pair_config(corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int, seed: int,
-                     stateless: bool) -> Any:
-    """``--preset cpu-demo`` on the local ``corpus``, no validation during training (the last checkpoint is
+def preset_pair_config(preset: str, corpus: Path, run_dir: Path, *, encoder: str, loss: str, steps: int,
+                       seed: int, stateless: bool, threads: int | None = None) -> Any:
+    """``--preset PRESET`` on the local ``corpus``, no validation during training (the last checkpoint is
     scored); the two runs of a pair differ only in ``stateless``."""
     from statecatcher.train.config import RunConfig
 
     return RunConfig.from_dict({
-        "preset": "cpu-demo", "data": f"local:{corpus}", "run_dir": str(run_dir), "encoder": encoder, "loss": loss,
+        "preset": preset, "data": f"local:{corpus}", "run_dir": str(run_dir), "encoder": encoder, "loss": loss,
         "max_steps": steps, "epochs": 100_000, "eval_every": 0, "checkpoint_every": 100_000,
-        "trackers": ["jsonl"], "seed": seed, "stateless": stateless})
+        "trackers": ["jsonl"], "seed": seed, "stateless": stateless,
+        **({"threads": threads} if threads else {})})
 
 
 def scores(report: Any) -> dict[str, float]:
@@ -105,16 +115,24 @@ def evaluate(run_dir: Path, corpus: Path, splits: list[str],
 
 def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], losses: list[str],
                    seed: int = 0, splits: list[str] = ("test", "train"), command: str = "",
-                   recipe: str = "small") -> dict[str, Any]:
+                   recipe: str = "small", corpus: Path | None = None, threads: int | None = None
+                   ) -> dict[str, Any]:
     """Build the corpus, train every encoder x loss stateful and stateless with ``recipe`` (a key of
-    :data:`RECIPES`), evaluate; writes ``results.json``."""
+    :data:`RECIPES`), evaluate; writes ``results.json``.  ``recipe="recipe"`` trains on ``corpus`` (the recipe
+    benchmark's, e.g. ``runs/recipe/corpus``), synthesized into ``OUT/corpus`` when not given, with ``threads``
+    torch threads per run (the preset's one by default)."""
     from statecatcher.train.loop import train
     from statecatcher.train.plots import plot_run
 
     started = time.monotonic()
     out = Path(out)
     if recipe == "demo":
-        corpus, steps, configure = demo_corpus(), max(2, round(DEMO_STEPS * scale)), demo_pair_config
+        corpus, steps, configure = demo_corpus(), max(2, round(DEMO_STEPS * scale)), partial(preset_pair_config,
+                                                                                              "cpu-demo")
+    elif recipe == "recipe":
+        corpus = Path(corpus) if corpus else ensure_corpus(out / "corpus", ["--no-progress", *RECIPE_CORPUS])
+        steps = max(2, round(RECIPE_STEPS * scale))
+        configure = partial(preset_pair_config, "cpu-recipe", threads=threads)
     else:
         corpus, configure = synth_corpus(max(BASE_EPISODES, round(BASE_EPISODES * scale))), pair_config
         steps = max(2, round(BASE_STEPS * scale))
@@ -256,7 +274,8 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
     m, corpus = results["machine"], results["corpus"]
     accelerator = m["gpu"] or "none (CPU only)"
     held_out = results["splits"][0] if results["splits"] else "test"
-    small = results.get("recipe", "small") == "small"
+    recipe = results.get("recipe", "small")
+    small = recipe == "small"
     lines = [
         "# Does carried state pay off? Stateful vs stateless training on long episodes",
         "",
@@ -266,7 +285,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         "## Setup",
         "",
         f"- Corpus: synthetic multi-speaker episodes (statecatcher-synth, "
-        f"{'seed 1234' if small else 'seed 0, the demo' + chr(39) + 's'}), split by episode: "
+        f"{CORPUS_TEXT[recipe]}), split by episode: "
         f"train {', '.join(corpus['episodes']['train'])} ({corpus['minutes']['train']} min), "
         f"dev {', '.join(corpus['episodes']['dev'])}, test {', '.join(corpus['episodes']['test'])} "
         f"({corpus['minutes']['test']} min).",
@@ -274,7 +293,7 @@ def write_document(results: dict[str, Any], doc: Path) -> Path:
         f"({results['segmenter']['min_seconds']:g}-{results['segmenter']['max_seconds']:g} s), cut between "
         f"speaker turns; {results.get('lanes', LANES)} lane(s).",
         f"- Each pair shares {seeds_text(results['seed'])}, model, data order and budget: {results['steps']} steps, "
-        f"{RECIPES[results.get('recipe', 'small')]}. *stateful* carries the encoder "
+        f"{RECIPES[recipe]}. *stateful* carries the encoder "
         "state across a recording's segments (gradient detached); *stateless* resets every lane every segment.",
         "- Decodes: *segment, reset* (fresh state per segment), *segment, carried* (segments in order, state "
         "carried), *whole recording* (one streaming pass over the episode, state carried throughout).",
@@ -352,8 +371,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--doc", type=Path, default=DEFAULT_DOC, help="markdown document to write")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="small",
                         help="small: 4 x scale short episodes, the shared small recipe; demo: the demo's corpus "
-                             f"and --preset cpu-demo for {DEMO_STEPS} x scale steps")
+                             f"and --preset cpu-demo for {DEMO_STEPS} x scale steps; recipe: the recipe benchmark's "
+                             f"corpus and --preset cpu-recipe for {RECIPE_STEPS} x scale steps")
+    parser.add_argument("--corpus", type=Path,
+                        help="--recipe recipe: the recipe benchmark's corpus (e.g. runs/recipe/corpus; default: "
+                             "synthesized into OUT/corpus)")
+    parser.add_argument("--threads", type=int, help="--recipe recipe: torch threads per run (default: the preset's)")
     args = parser.parse_args(argv)
+    if (args.corpus or args.threads) and args.recipe != "recipe":
+        parser.error("--corpus and --threads go with --recipe recipe")
+    if args.corpus and not (args.corpus / "manifest.jsonl").is_file():
+        parser.error(f"--corpus {args.corpus}: no manifest.jsonl there (a synth-corpus output directory)")
     if args.scale <= 0:
         parser.error(f"--scale must be > 0, got {args.scale}")
     command = shlex.join(["python", "-m", "experiments.stateful",
@@ -362,11 +390,12 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.seeds == 1:
         results = run_experiment(args.out, scale=args.scale, encoders=args.encoders, losses=args.losses,
-                                 seed=args.seed, splits=args.splits, command=command, recipe=args.recipe)
+                                 seed=args.seed, splits=args.splits, command=command, recipe=args.recipe,
+                                 corpus=args.corpus, threads=args.threads)
     else:
         results = merge_seeds([run_experiment(Path(args.out) / f"seed{seed}", scale=args.scale, encoders=args.encoders,
                                               losses=args.losses, seed=seed, splits=args.splits, command=command,
-                                              recipe=args.recipe)
+                                              recipe=args.recipe, corpus=args.corpus, threads=args.threads)
                                for seed in range(args.seeds)])
         (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2))
     print(f"wrote {write_document(results, args.doc)} ({results['wall_seconds'] / 60:.1f} min)")

@@ -49,17 +49,31 @@ def test_tiny_experiment_pairs_identical_runs_and_documents_the_numbers_of_its_r
     assert json.loads(doc.with_suffix(".results.json").read_text()) == results
 
 
-def test_demo_recipe_pairs_the_cpu_demo_preset_and_differ_only_in_stateless(tmp_path):
-    from experiments.stateful import demo_pair_config
+@pytest.mark.parametrize("preset, threads", [("cpu-demo", None), ("cpu-recipe", 2)])
+def test_preset_recipes_pair_their_preset_and_differ_only_in_stateless(tmp_path, preset, threads):
+    from experiments.stateful import preset_pair_config
     from statecatcher.train.presets import PRESETS
 
-    pair = {mode: demo_pair_config(tmp_path / "corpus", tmp_path / mode, encoder="rwkv7", loss="ctc", steps=2000,
-                                   seed=3, stateless=mode == "stateless") for mode in ("stateful", "stateless")}
+    pair = {mode: preset_pair_config(preset, tmp_path / "corpus", tmp_path / mode, encoder="rwkv7", loss="ctc",
+                                     steps=2000, seed=3, stateless=mode == "stateless", threads=threads)
+            for mode in ("stateful", "stateless")}
     stateful, stateless = (vars(pair[mode]) for mode in ("stateful", "stateless"))
     assert {key for key in stateful if stateful[key] != stateless[key]} == {"stateless", "run_dir"}
-    preset = PRESETS["cpu-demo"]
     config = pair["stateful"]
-    assert (config.encoder, config.lr, config.vocab_size, config.schedule) == (
-        preset["encoder"], preset["lr"], preset["vocab_size"], preset["schedule"])
-    assert config.encoder_options == preset["encoder_options"] and config.feature_norm
+    assert (config.encoder, config.lr, config.vocab_size, config.schedule, config.warmup_steps) == (
+        PRESETS[preset]["encoder"], PRESETS[preset]["lr"], PRESETS[preset]["vocab_size"], PRESETS[preset]["schedule"],
+        PRESETS[preset]["warmup_steps"])
+    assert config.encoder_options == PRESETS[preset]["encoder_options"] and config.feature_norm
     assert (config.max_steps, config.seed, config.eval_every, config.data) == (2000, 3, 0, f"local:{tmp_path}/corpus")
+    assert config.threads == (threads or PRESETS[preset]["threads"])
+
+
+def test_corpus_and_threads_belong_to_the_recipe_recipe(tmp_path, capsys):
+    from experiments.stateful import main
+
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--threads", "2"])
+    assert "--corpus and --threads go with --recipe recipe" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--recipe", "recipe", "--corpus", str(tmp_path)])
+    assert f"--corpus {tmp_path}: no manifest.jsonl there" in capsys.readouterr().err
