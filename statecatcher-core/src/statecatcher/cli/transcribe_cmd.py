@@ -44,6 +44,7 @@ def transcribe(checkpoint: str, audio: str, chunk_seconds: float, json_out: str 
                 seconds += chunk.numel() / 16_000
                 live.show(transcriber.feed(chunk), transcriber.text, seconds)
             live.show(transcriber.finish(), transcriber.text, seconds)
+            live.close(transcriber.text)
         except AudioDecodeError as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
@@ -80,27 +81,53 @@ def _transcriber(checkpoint: str, runtime: str, threads: int | None, best: bool,
 
 
 class _Display:
-    """A rich live line in a terminal; plain lines (``[12.3s] new text``) when piped."""
+    """In a terminal: a rich live view of the end of the transcript so far (the lines that fit the screen), and
+    the whole text once the stream ends.  Piped: plain lines (``[12.3s] new text``) as text becomes final.
 
-    def __init__(self, interactive: bool):
-        self.live = None
+    The live view keeps only the last screenful: a whole long transcript would overflow the terminal (rich
+    then shows its *first* lines, so the new text would never appear), and re-wrapping all of it on every
+    refresh would grow with the stream's length.
+    """
+
+    def __init__(self, interactive: bool, console=None):
+        self.live, self.screen = None, []  # screen: the lines the live view shows
         if interactive:
+            from rich.console import Console
             from rich.live import Live
             from rich.text import Text
 
             self._text = Text
-            self.live = Live(Text(""), refresh_per_second=8, transient=False)
+            self.console = console or Console()
+            self.live = Live(Text(""), console=self.console, refresh_per_second=8, transient=True)
             self.live.start()
 
     def show(self, new: str, full: str, seconds: float) -> None:
         if self.live is not None:
-            self.live.update(self._text(full))
+            self.screen = screen_tail(full, *self.console.size)
+            self.live.update(self._text("\n".join(self.screen)))
         elif new.strip():
             click.echo(f"[{seconds:7.2f}s] {new.strip()}")
 
-    def close(self) -> None:
+    def close(self, full: str | None = None) -> None:
+        """Stop the live view; ``full``: the whole transcript, printed in its place (a finished stream)."""
         if self.live is not None:
             self.live.stop()
+            self.live = None
+            if full is not None:
+                self.console.print(full.strip(), highlight=False, markup=False)
+
+
+def screen_tail(text: str, width: int, height: int) -> list[str]:
+    """The last ``height - 1`` lines of ``text`` word-wrapped to ``width`` columns (a line left for the cursor);
+    reads only the last ``width * height`` characters, so its cost does not grow with the text."""
+    import textwrap
+
+    rows = max(1, height - 1)
+    window = text[-width * (rows + 1):]
+    lines = textwrap.wrap(window, width=max(1, width), break_long_words=True, break_on_hyphens=False)
+    if len(text) > len(window) and lines:
+        lines = lines[1:]  # the window's first line may start inside a word
+    return lines[-rows:]
 
 
 class _local_audio:
