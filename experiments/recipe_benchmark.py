@@ -103,6 +103,27 @@ def score(run_dir: Path, corpus: Path) -> dict:
     return held_out_scores(run_dir, corpus, run_dir, {"test": [], "test_lm": LM_DECODING})
 
 
+def by_condition(report_path: Path, corpus: Path) -> dict[str, dict]:
+    """``{condition: {episodes, cer, wer}}`` of an ``eval`` report (``eval.json``), the condition being the
+    effects the synthesizer applied to an episode (``reverb+noise``; ``clean`` for none), pooled over its
+    episodes' characters and words; ``{}`` for a corpus whose manifest does not record effects."""
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
+    effects = {row["id"]: row.get("effects") for row in rows}
+    recordings = json.loads(report_path.read_text())[0]["recordings"]
+    if any(effects.get(name) is None for name in recordings):
+        return {}
+    pooled: dict[str, list[int]] = {}  # condition -> [episodes, char errors, chars, word errors, words]
+    for name, scores in recordings.items():
+        counts = pooled.setdefault("+".join(effects[name]) or "clean", [0, 0, 0, 0, 0])
+        for offset, unit in ((1, "chars"), (3, "words")):
+            counts[offset] += sum(scores[unit][kind] for kind in ("substitutions", "deletions", "insertions"))
+            counts[offset + 1] += scores[unit]["ref_words"]
+        counts[0] += 1
+    return {condition: {"episodes": n, "cer": round(char_errors / max(chars, 1), 4),
+                        "wer": round(word_errors / max(words, 1), 4)}
+            for condition, (n, char_errors, chars, word_errors, words) in sorted(pooled.items())}
+
+
 def corpus_hours(corpus: Path) -> dict[str, float]:
     hours: dict[str, float] = {}
     for line in (corpus / "manifest.jsonl").read_text().splitlines():
@@ -126,7 +147,8 @@ def run_recipe(out: Path, *, seed: int = 0, quick: bool = False) -> dict:
         run_dir = out / f"lanes-{lanes}"
         runs[str(lanes)] = {"steps": run_steps,
                             "train_seconds": round(train_seconds[lanes], 1), **scores[lanes],
-                            "best": best_checkpoint(run_dir), "plateau": plateau_exit(run_dir)}
+                            "best": best_checkpoint(run_dir), "plateau": plateau_exit(run_dir),
+                            "test_by_condition": by_condition(run_dir / "eval.json", corpus)}
     one, wide = runs["1"]["test"]["cer"], runs[str(LANES)]["test"]["cer"]
     result = {"seed": seed, "machine": machine_info(), "corpus": corpus_hours(corpus),
               "synth_seconds": round(synth_seconds, 1),
@@ -143,6 +165,10 @@ def report(result: dict) -> str:
                      f"CER {run['test']['cer']:.1%} / WER {run['test']['wer']:.1%}; beam + LM CER "
                      f"{run['test_lm']['cer']:.1%} / WER {run['test_lm']['wer']:.1%}; best dev CER "
                      f"{run['best']['dev_cer']:.1%} at step {run['best']['step']}")
+        if run.get("test_by_condition"):
+            lines.append("    greedy by condition: " + "; ".join(
+                f"{condition} CER {s['cer']:.1%} / WER {s['wer']:.1%} ({s['episodes']} ep.)"
+                for condition, s in run["test_by_condition"].items()))
     lines.append(f"  {LANES} lanes vs 1, held-out CER relative: {result['wide_vs_one_relative_cer']:+.1%} "
                  f"(target within +10 %); targets CER <= {TARGETS['cer']:.0%}, WER <= {TARGETS['wer']:.0%}")
     return "\n".join(lines)

@@ -7,7 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from experiments.recipe_benchmark import LANES, WIDE_LR, corpus_hours, lane_steps, report, train_command
+from experiments.recipe_benchmark import (
+    LANES,
+    WIDE_LR,
+    by_condition,
+    corpus_hours,
+    lane_steps,
+    report,
+    train_command,
+)
 from statecatcher.train.config import RunConfig
 from statecatcher.train.presets import PRESETS
 
@@ -42,3 +50,27 @@ def test_corpus_hours_and_report(tmp_path: Path):
     text = report({"corpus": {"train": 2.0}, "wall_seconds": 120.0, "runs": {"1": run, "8": run},
                    "wide_vs_one_relative_cer": 0.0})
     assert "held-out greedy CER 20.0% / WER 50.0%" in text and "CER <= 15%, WER <= 35%" in text
+
+
+def _scores(char_errors: int, chars: int, word_errors: int, words: int) -> dict:
+    return {"chars": {"substitutions": char_errors, "deletions": 0, "insertions": 0, "ref_words": chars},
+            "words": {"substitutions": 0, "deletions": word_errors, "insertions": 0, "ref_words": words}}
+
+
+def test_held_out_scores_are_pooled_by_the_effects_each_episode_got(tmp_path: Path):
+    rows = [{"id": "a", "split": "test", "effects": []}, {"id": "b", "split": "test", "effects": ["noise"]},
+            {"id": "c", "split": "test", "effects": []}, {"id": "d", "split": "test", "effects": ["reverb", "noise"]}]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    recordings = {"a": _scores(10, 100, 5, 20), "b": _scores(50, 100, 15, 20), "c": _scores(30, 300, 5, 60),
+                  "d": _scores(7, 10, 1, 2)}
+    (tmp_path / "eval.json").write_text(json.dumps([{"recordings": recordings}]))
+    assert by_condition(tmp_path / "eval.json", tmp_path) == {
+        "clean": {"episodes": 2, "cer": 0.1, "wer": 0.125},  # (10 + 30) / 400 chars, (5 + 5) / 80 words
+        "noise": {"episodes": 1, "cer": 0.5, "wer": 0.75}, "reverb+noise": {"episodes": 1, "cer": 0.7, "wer": 0.5}}
+    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
+           "best": {"step": 10, "dev_cer": 0.25}, "test_by_condition": by_condition(tmp_path / "eval.json", tmp_path)}
+    text = report({"corpus": {}, "wall_seconds": 60.0, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
+    assert "clean CER 10.0% / WER 12.5% (2 ep.)" in text and "reverb+noise CER 70.0% / WER 50.0% (1 ep.)" in text
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "a", "split": "test"}) + "\n")  # effects unknown
+    (tmp_path / "eval.json").write_text(json.dumps([{"recordings": {"a": recordings["a"]}}]))
+    assert by_condition(tmp_path / "eval.json", tmp_path) == {}

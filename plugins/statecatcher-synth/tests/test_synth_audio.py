@@ -102,6 +102,11 @@ def test_effect_probability_applies_to_a_seeded_share_of_episodes():
     applied = processed_episodes()
     assert 0.22 < np.mean(applied) < 0.38  # ~30 % of the episodes, each decided by its own generator
     assert processed_episodes() == applied
+    names = []  # the names reported are exactly the episodes processed
+    for episode in range(400):
+        before = len(names)
+        apply_effects(hum, ("telephone@0.3",), np.random.default_rng([7, episode]), names)
+        assert names[before:] == (["telephone"] if applied[episode] else [])
     assert np.allclose(apply_effects(hum, ("telephone@0",), np.random.default_rng(0)), hum)
     assert not np.allclose(apply_effects(hum, ("telephone@1",), np.random.default_rng(0)), hum, atol=1e-4)
 

@@ -31,6 +31,7 @@ def test_tiny_run_writes_a_corpus_and_reports_the_realtime_factor(tmp_path):
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert [row["split"] for row in rows] == ["train", "test"]
     assert all(set(row["voices"]) == {"hibari"} for row in rows)
+    assert all(row["effects"] == ["reverb", "telephone"] for row in rows)  # what was applied, in order
 
 
 @pytest.mark.parametrize(("args", "message"), [

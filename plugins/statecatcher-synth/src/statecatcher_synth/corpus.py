@@ -91,18 +91,20 @@ def build_corpus(
     rows = []
     with BuildProgress(plans, enabled=progress) as bar:
         for plan, clips in iter_episode_clips(plans, workers, bar.clip_done):
-            audio, transcript = render_episode(plan, clips, effects, seed)
+            audio, transcript, applied = render_episode(plan, clips, effects, seed)
             soundfile.write(out / f"{plan.id}.flac", audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
             (out / f"{plan.id}.json").write_text(json.dumps(transcript, ensure_ascii=False, indent=1) + "\n")
-            rows.append(_manifest_row(plan, transcript["duration"], split_of(plan.index, episodes)))
+            rows.append(_manifest_row(plan, transcript["duration"], split_of(plan.index, episodes),
+                                      applied if effects else None))
             bar.episode_done(plan)
     rows.sort(key=lambda row: row["id"])
     (out / MANIFEST).write_text("".join(json.dumps(row) + "\n" for row in rows))
     return out
 
 
-def _manifest_row(plan: EpisodePlan, duration: float, split: str) -> dict:
-    """``speakers`` lists those who speak (a short episode may leave one out); ``voices`` is aligned."""
+def _manifest_row(plan: EpisodePlan, duration: float, split: str, effects: list[str] | None) -> dict:
+    """``speakers`` lists those who speak (a short episode may leave one out); ``voices`` is aligned;
+    ``effects`` (only in a corpus built with effects) names those applied to the episode, in order."""
     speaking = sorted({utterance.speaker for utterance in plan.utterances})
     return {
         "id": plan.id,
@@ -112,6 +114,7 @@ def _manifest_row(plan: EpisodePlan, duration: float, split: str) -> dict:
         "split": split,
         "speakers": [plan.speakers[k].id for k in speaking],
         "voices": [plan.speakers[k].voice for k in speaking],
+        **({"effects": effects} if effects is not None else {}),
     }
 
 

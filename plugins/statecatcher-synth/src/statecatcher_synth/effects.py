@@ -84,11 +84,14 @@ def check_effects(specs: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(specs)
 
 
-def apply_effects(track: np.ndarray, specs: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
+def apply_effects(track: np.ndarray, specs: tuple[str, ...], rng: np.random.Generator,
+                  applied: list[str] | None = None) -> np.ndarray:
     """Apply the effects (``NAME`` always, ``NAME@P`` with probability ``P``) in order to [T] float audio;
-    returns float32."""
+    returns float32.  The names of those applied are appended to ``applied`` when given."""
     for spec in specs:
         name, probability = split_effect(spec)
         if probability is None or rng.random() < probability:
             track = EFFECTS[name](track, rng)
+            if applied is not None:
+                applied.append(name)
     return np.asarray(track, dtype=np.float32)

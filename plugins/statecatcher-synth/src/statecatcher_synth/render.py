@@ -74,18 +74,20 @@ def iter_episode_clips(
 
 def render_episode(
     plan: EpisodePlan, clips: list[np.ndarray], effects: tuple[str, ...], seed: int
-) -> tuple[np.ndarray, dict]:
-    """Scale, place and finish an episode -> ([T] float32 in [-1, 1] at 16 kHz, Whisper-style transcript)."""
+) -> tuple[np.ndarray, dict, list[str]]:
+    """Scale, place and finish an episode -> ([T] float32 in [-1, 1] at 16 kHz, Whisper-style transcript, the
+    names of the ``effects`` applied to it)."""
     scaled = [clip * np.float32(u.level / np.max(np.abs(clip))) for clip, u in zip(clips, plan.utterances, strict=True)]
     track, spans = place(scaled, plan.lead_in, [u.pause_after for u in plan.utterances])
     rng = np.random.default_rng([seed, plan.index, 1])
-    track = apply_effects(add_noise_floor(track, rng), effects, rng)
+    applied: list[str] = []
+    track = apply_effects(add_noise_floor(track, rng), effects, rng, applied)
     track = np.clip(track, -1.0, 1.0)
     sentences = [
         TimedSentence(plan.speakers[u.speaker].id, _seconds(start), _seconds(end), u.text)
         for u, (start, end) in zip(plan.utterances, spans, strict=True)
     ]
-    return track, whisper_json(sentences, _seconds(len(track)))
+    return track, whisper_json(sentences, _seconds(len(track))), applied
 
 
 def _seconds(samples: int) -> float:
