@@ -60,6 +60,7 @@ class EvalReport:
             "mode": self.mode, "stateless": self.stateless, "wer": self.wer, "cer": self.cer,
             "words": self.words.to_dict(), "chars": self.chars.to_dict(),
             "recordings": {rid: {"wer": r["words"].rate, "cer": r["chars"].rate, "words": r["words"].to_dict(),
+                                 "chars": r["chars"].to_dict(),
                                  "hypothesis": " ".join(r["hypothesis"]), "reference": " ".join(r["reference"])}
                            for rid, r in self.recordings.items()},
         }
