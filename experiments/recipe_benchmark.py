@@ -33,6 +33,7 @@ from experiments.demo import (
     statecatcher,
 )
 from experiments.machine import machine_info
+from statecatcher.decode.wer import ErrorCounts
 from statecatcher.train.presets import PRESETS
 
 RECIPE_CORPUS = ["--episodes", "48", "--minutes", "4-5", "--seed", "7", "--voices", "all",
@@ -112,16 +113,14 @@ def by_condition(report_path: Path, corpus: Path) -> dict[str, dict]:
     recordings = json.loads(report_path.read_text())[0]["recordings"]
     if any(effects.get(name) is None for name in recordings):
         return {}
-    pooled: dict[str, list[int]] = {}  # condition -> [episodes, char errors, chars, word errors, words]
+    pooled: dict[str, tuple[int, ErrorCounts, ErrorCounts]] = {}  # condition -> (episodes, chars, words)
     for name, scores in recordings.items():
-        counts = pooled.setdefault("+".join(effects[name]) or "clean", [0, 0, 0, 0, 0])
-        for offset, unit in ((1, "chars"), (3, "words")):
-            counts[offset] += sum(scores[unit][kind] for kind in ("substitutions", "deletions", "insertions"))
-            counts[offset + 1] += scores[unit]["ref_words"]
-        counts[0] += 1
-    return {condition: {"episodes": n, "cer": round(char_errors / max(chars, 1), 4),
-                        "wer": round(word_errors / max(words, 1), 4)}
-            for condition, (n, char_errors, chars, word_errors, words) in sorted(pooled.items())}
+        condition = "+".join(effects[name]) or "clean"
+        episodes, chars, words = pooled.get(condition, (0, ErrorCounts(), ErrorCounts()))
+        pooled[condition] = (episodes + 1, chars + ErrorCounts.from_dict(scores["chars"]),
+                             words + ErrorCounts.from_dict(scores["words"]))
+    return {condition: {"episodes": episodes, "cer": round(chars.rate, 4), "wer": round(words.rate, 4)}
+            for condition, (episodes, chars, words) in sorted(pooled.items())}
 
 
 def corpus_hours(corpus: Path) -> dict[str, float]:

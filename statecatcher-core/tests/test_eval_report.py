@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from statecatcher.decode.evaluate import EvalReport
-from statecatcher.decode.wer import char_errors
+from statecatcher.decode.wer import ErrorCounts, char_errors
 
 
 def test_per_recording_word_and_char_counts_pool_to_the_totals():
@@ -19,3 +19,8 @@ def test_per_recording_word_and_char_counts_pool_to_the_totals():
             assert rows["a"][unit][key] + rows["b"][unit][key] == data[unit][key]
     assert rows["a"]["cer"] == (sum(rows["a"]["chars"][k] for k in ("substitutions", "deletions", "insertions"))
                                 / rows["a"]["chars"]["ref_words"])
+
+
+def test_error_counts_read_back_from_their_dict():
+    counts = char_errors("hello world", "hollow word")
+    assert ErrorCounts.from_dict(counts.to_dict()) == counts

@@ -31,6 +31,11 @@ class ErrorCounts:
     def to_dict(self) -> dict:
         return asdict(self) | {"rate": self.rate}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ErrorCounts:
+        """The counts of a :meth:`to_dict` (its ``rate`` is derived, so it is not read)."""
+        return cls(data["substitutions"], data["deletions"], data["insertions"], data["ref_words"])
+
 
 def word_errors(reference: str, hypothesis: str) -> ErrorCounts:
     """Word-level edit counts; empty reference and hypothesis give zero errors."""
