@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+
+from statecatcher.data.local import MANIFEST
+from statecatcher.jsonl import read_jsonl
 
 SYNTH_CACHE = Path(os.environ.get("STATECATCHER_TEST_CACHE", Path.home() / ".cache" / "statecatcher" / "tests"))
 
@@ -27,3 +31,8 @@ def demo_corpus() -> Path:
     from statecatcher_synth.corpus import cached_corpus
 
     return cached_corpus(SYNTH_CACHE, **DEMO_CORPUS, progress=False)
+
+
+def manifest_rows(corpus: Path) -> list[dict[str, Any]]:
+    """The rows of ``corpus``'s manifest (a synth-corpus or local-source folder): id, audio, split, duration, ..."""
+    return read_jsonl(Path(corpus) / MANIFEST, "no manifest: not a synth-corpus output directory")

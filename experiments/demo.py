@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from experiments.corpus import DEMO_CORPUS
+from experiments.corpus import DEMO_CORPUS, manifest_rows
+from statecatcher.jsonl import read_jsonl
 
 CORPUS = ["--episodes", str(DEMO_CORPUS["episodes"]), "--minutes", "{:g}-{:g}".format(*DEMO_CORPUS["minutes"]),
           "--seed", str(DEMO_CORPUS["seed"])]
@@ -90,8 +91,7 @@ def run_demo(out: Path, *, seed: int = 0, corpus: Path | None = None, quick: boo
     corpus = ensure_corpus(Path(corpus).resolve() if corpus else out / "corpus", QUICK_CORPUS if quick else CORPUS)
     run_dir = out / "run"
     train_seconds = train_over_http(corpus, run_dir, out / "data-cache", seed=seed, quick=quick)
-    test_audio = next(json.loads(line)["audio"] for line in (corpus / "manifest.jsonl").read_text().splitlines()
-                      if json.loads(line)["split"] == "test")
+    test_audio = next(row["audio"] for row in manifest_rows(corpus) if row["split"] == "test")
     statecatcher("transcribe", str(run_dir), str(corpus / test_audio), "--best", "--json", str(out / "transcript.json"))
     scores = held_out_scores(run_dir, corpus, out, {"test": [], "test_stateless": ["--stateless"],
                                                     "test_lm": LM_DECODING})
@@ -130,7 +130,7 @@ def experiment_parser(prog: str, description: str, *, out: str, corpus_seed: int
 
 def metric_rows(run_dir: Path) -> tuple[list[dict], list[dict]]:
     """``run_dir/metrics.jsonl`` split into training rows (with ``audio_hours``) and validation rows."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = read_jsonl(run_dir / "metrics.jsonl", "no metrics: not a run directory")
     dev = [row for row in rows if "dev_wer" in row]
     if not dev:
         raise RuntimeError(f"{run_dir / 'metrics.jsonl'}: no validation row (dev_wer)")

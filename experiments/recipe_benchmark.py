@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from experiments.corpus import manifest_rows
 from experiments.demo import (
     LM_DECODING,
     LM_ORDER,
@@ -108,8 +109,7 @@ def by_condition(report_path: Path, corpus: Path) -> dict[str, dict]:
     """``{condition: {episodes, cer, wer}}`` of an ``eval`` report (``eval.json``), the condition being the
     effects the synthesizer applied to an episode (``reverb+noise``; ``clean`` for none), pooled over its
     episodes' characters and words; ``{}`` for a corpus whose manifest does not record effects."""
-    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
-    effects = {row["id"]: row.get("effects") for row in rows}
+    effects = {row["id"]: row.get("effects") for row in manifest_rows(corpus)}
     recordings = json.loads(report_path.read_text())[0]["recordings"]
     if any(effects.get(name) is None for name in recordings):
         return {}
@@ -125,8 +125,7 @@ def by_condition(report_path: Path, corpus: Path) -> dict[str, dict]:
 
 def corpus_hours(corpus: Path) -> dict[str, float]:
     hours: dict[str, float] = {}
-    for line in (corpus / "manifest.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in manifest_rows(corpus):
         hours[row["split"]] = hours.get(row["split"], 0.0) + row["duration"] / 3600.0
     return {split: round(value, 2) for split, value in sorted(hours.items())}
 

@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from experiments.corpus import demo_corpus, synth_corpus
+from experiments.corpus import demo_corpus, manifest_rows, synth_corpus
 from experiments.demo import STEPS as DEMO_STEPS
 from experiments.demo import ensure_corpus
 from experiments.machine import machine_info
@@ -136,7 +136,7 @@ def run_experiment(out: str | Path, *, scale: float = 1.0, encoders: list[str], 
     else:
         corpus, configure = synth_corpus(max(BASE_EPISODES, round(BASE_EPISODES * scale))), pair_config
         steps = max(2, round(BASE_STEPS * scale))
-    manifest = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines() if line]
+    manifest = manifest_rows(corpus)
     results: dict[str, Any] = {
         "command": command, "launcher": os.environ.get("STATECATCHER_LAUNCHER", ""), "lanes": LANES,
         "recipe": recipe,
