@@ -1,13 +1,15 @@
 """Audio seconds per second through the data path: local files vs the speechcatcher client (keep-alive on/off).
 
-Each variant lists a synthetic FLAC corpus once (not timed), then loads every recording's audio in
-order, as the lane batcher does (timed): ``local`` reads the files; ``client`` fetches them from
-``statecatcher serve`` (a subprocess) on loopback with pooled keep-alive connections and background prefetch (no disk
-cache, so every byte crosses HTTP); ``client, no keep-alive`` sends ``Connection: close`` on every request.
-The ``transcripts/s`` rows fetch every WebVTT file one request at a time (small requests, where connection
-set-up shows).  Printed as ratios to ``local``.  Loopback hides network latency, so the client variants run again
-through :class:`benchmarks.latency_proxy.LatencyProxy` with 5 ms and 20 ms round trips (one pass; plus the client
-with ``prefetch=0``): ``keep-alive / no keep-alive`` and ``prefetch / no prefetch`` there are what a real network
+Each variant lists a synthetic FLAC corpus once (not timed), then loads every recording's audio in order, as
+the lane batcher does (timed): ``local`` reads the files; ``client`` fetches them from ``statecatcher serve`` (a
+subprocess) on loopback with pooled keep-alive connections and background prefetch (no disk cache, so every
+byte crosses HTTP); ``client, no keep-alive`` sends ``Connection: close`` on every request.  The
+``transcripts/s`` rows fetch every WebVTT file one request at a time (small requests, where connection set-up
+shows).  Printed as ratios to ``local``, and as ``client CPU / local CPU``: this process's CPU time (every
+thread) per audio second, which leaves out the ``serve`` process that shares the cores on loopback.  Loopback
+hides network latency, so the client variants run again through
+:class:`benchmarks.latency_proxy.LatencyProxy` with 5 ms and 20 ms round trips (one pass; plus the client with
+``prefetch=0``): ``keep-alive / no keep-alive`` and ``prefetch / no prefetch`` there are what a real network
 shows.
 
     python benchmarks/bench_data_path.py [--small]
@@ -31,13 +33,20 @@ from statecatcher_speechcatcher_data.source import SpeechcatcherDataSource
 from statecatcher_speechcatcher_data.testing import client_options, server_process
 
 
-def audio_seconds_per_second(source, passes: int) -> float:
-    """Loads every train recording's audio ``passes`` times; returns decoded audio seconds / wall second."""
-    started, seconds = time.perf_counter(), 0.0
+def audio_seconds_per_second(source, passes: int) -> tuple[float, float]:
+    """Loads every train recording's audio ``passes`` times; returns decoded audio seconds / wall second and
+    this process's CPU seconds (every thread; not a server's) per 1,000 audio seconds."""
+    started, cpu_started, seconds = time.perf_counter(), time.process_time(), 0.0
     for epoch in range(passes):
         for recording in source.recordings("train", epoch=epoch):
             seconds += len(recording.load_audio()) / SAMPLE_RATE
-    return seconds / (time.perf_counter() - started)
+    return seconds / (time.perf_counter() - started), 1000 * (time.process_time() - cpu_started) / seconds
+
+
+def add_run(runs: dict[str, list[float]], name: str, measured: tuple[float, float]) -> None:
+    """Appends one :func:`audio_seconds_per_second` measurement to ``runs[name]`` and ``runs[name + " CPU"]``."""
+    runs.setdefault(name, []).append(measured[0])
+    runs.setdefault(f"{name} CPU", []).append(measured[1])
 
 
 def transcripts_per_second(source, passes: int) -> float:
@@ -59,7 +68,7 @@ def client_runs(url: str, scratch: Path, label: str, runs: dict[str, list[float]
         options = client_options(scratch / f"{label}{name} {len(runs.get(label + name, []))}", cache_gb=0,
                                  timeout=30.0, keep_alive=keep_alive, prefetch=prefetch)
         with contextlib.closing(SpeechcatcherDataSource(url, **options)) as source:
-            runs.setdefault(label + name, []).append(audio_seconds_per_second(source, passes))
+            add_run(runs, label + name, audio_seconds_per_second(source, passes))
         if prefetch:
             options.update(prefetch=0)
             with contextlib.closing(SpeechcatcherDataSource(url, **options)) as source:
@@ -83,7 +92,7 @@ def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[fl
         with server_process(corpus, scratch / "server.log", extra_args=("--quiet",)) as url:
             port = int(url.rsplit(":", 1)[1].split("/")[0])
             for _ in range(repeats):
-                runs.setdefault("local", []).append(audio_seconds_per_second(LocalDataSource(str(corpus)), passes))
+                add_run(runs, "local", audio_seconds_per_second(LocalDataSource(str(corpus)), passes))
                 client_runs(url, scratch, "", runs, passes, LOOPBACK)
                 for round_trip in round_trips:
                     with LatencyProxy("127.0.0.1", port, round_trip) as proxy:
@@ -94,7 +103,8 @@ def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[fl
     print(f"data path, {count} recordings of {shortest:.0f}-{longest:.0f} s, {passes} pass(es) (one through the "
           f"latency proxy), median of {repeats} (noisy on a shared machine):")
     for name, value in results.items():
-        unit = "" if name.startswith("ratio") or name.endswith("/s") else " audio s/s"
+        unit = ("" if name.startswith("ratio") or name.endswith("/s")
+                else " CPU s per 1000 audio s" if name.endswith(" CPU") else " audio s/s")
         print(f"  {name:52s} {value:10.2f}{unit}")
     return results
 
@@ -102,6 +112,8 @@ def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[fl
 def add_ratios(results: dict[str, float], round_trips: tuple[float, ...]) -> None:
     for name in ("client", "client, no keep-alive"):
         results[f"ratio {name} / local"] = results[name] / results["local"]
+    # the client's own overhead, without the loopback server's share of the two cores (lower is better)
+    results["ratio client CPU / local CPU"] = results["client CPU"] / results["local CPU"]
     for label in ("", *(f"{round_trip * 1000:g} ms, " for round_trip in round_trips)):
         keep, close = f"{label}client", f"{label}client, no keep-alive"
         results[f"ratio {label}keep-alive / no keep-alive"] = results[keep] / results[close]

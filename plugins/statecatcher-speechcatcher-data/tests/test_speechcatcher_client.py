@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -190,6 +191,36 @@ def test_disk_cache_spares_later_epochs_and_no_cache_keeps_nothing(any_server_ur
     two_epochs(capped)
     assert sum(p.stat().st_size for p in (tmp_path / "capped" / "audio").iterdir()) <= 400e3 + 300e3
 
+
+
+def test_the_environment_is_read_once_per_host_and_still_reaches_every_request(any_server_url, tmp_path,
+                                                                              monkeypatch):
+    """requests reads proxies, CA bundle and netrc from the environment on every request (~1 ms each, a third
+    of the client's CPU per short audio file); the client reads them once per scheme and host instead."""
+    import requests
+
+    reads = []
+    original = requests.Session.merge_environment_settings
+
+    def counted(self, url, *args):
+        if self.trust_env:
+            reads.append(url)
+        return original(self, url, *args)
+
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", counted)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    source = SpeechcatcherDataSource(any_server_url, **client_options(tmp_path, cache_gb=0))
+    for recording in source.recordings("train"):
+        recording.load_segments()
+        recording.load_audio()
+    hosts = {urlsplit(url)[:2] for url in reads}  # the API's, and the media host's where it has one
+    assert source.client.counters["requests"] >= 12 and len(reads) == len(hosts) <= 2
+    assert source.client._environment(any_server_url)["proxies"] == {}  # NO_PROXY holds for this host
+    proxied = source.client._environment("http://media.example/a.flac")
+    assert proxied["proxies"]["http"] == "http://proxy.invalid:3128" and len(reads) == len(hosts) + 1
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    assert source.client._environment("https://media.example/a.flac")["verify"] == str(tmp_path / "ca.pem")
 
 def test_api_key_is_in_no_cached_file_and_no_log(any_server_url, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
