@@ -4,6 +4,12 @@ Dimension legend: ``B`` lanes, ``T`` frames, ``H`` heads, ``K`` key size, ``V`` 
 ``L`` frames per chunk.  Sequences are laid out ``[B, T, H, K]`` (as in flash-linear-attention) and the
 carried matrix state is ``[B, H, K, V]``.
 
+Keys are laid out *key-major*, ``[B, H, N, K, L]`` (:func:`to_chunks` with ``key_major=True``): every
+product that reads keys then multiplies plain row-major matrices.  On CPU a batched product of these small
+matrices with a transposed (or strided) operand, and an element-wise product of two operands in different
+layouts (what autograd makes of a transposed view), each ran ~3-5x slower than the same work laid out
+row-major, which cost the chunk forms more than their matrix arithmetic.
+
 Decays are log decays ``log_w <= 0``.  Every decay factor used here is ``exp`` of a sum of log decays over
 a span of frames that ends no later than it starts reading (frame ``s`` to frame ``t >= s``), formed in log
 space before exponentiating: no factor ever exceeds 1 and nothing overflows, however strong the decay.
@@ -14,15 +20,17 @@ from __future__ import annotations
 import torch
 
 
-def to_chunks(x: torch.Tensor, chunk_len: int) -> torch.Tensor:
-    """``[B, T, H, X] -> [B, H, N, L, X]``, zero-padding ``T`` up to ``N * L``.
+def to_chunks(x: torch.Tensor, chunk_len: int, *, key_major: bool = False) -> torch.Tensor:
+    """``[B, T, H, X] -> [B, H, N, L, X]`` (``key_major``: ``[B, H, N, X, L]``), zero-padding ``T`` up to
+    ``N * L``; contiguous in the returned layout.
 
     Zero padding is neutral for every input: a log decay of 0 keeps the state, zero keys/values add nothing.
     """
     B, T, H, X = x.shape
     n_chunks = -(-T // chunk_len)
     x = torch.nn.functional.pad(x, (0, 0, 0, 0, 0, n_chunks * chunk_len - T))
-    return x.reshape(B, n_chunks, chunk_len, H, X).permute(0, 3, 1, 2, 4).contiguous()
+    order = (0, 3, 1, 4, 2) if key_major else (0, 3, 1, 2, 4)
+    return x.reshape(B, n_chunks, chunk_len, H, X).permute(*order).contiguous()
 
 
 def from_chunks(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -73,7 +81,8 @@ class ChunkDecays:
     Inter-chunk factors (``[B, H, N, L, K]`` log decays): ``since_start`` (entering state through frame
     ``t``), ``before_start`` (through ``t - 1``) and ``to_end`` (after frame ``s`` to the chunk's end).
 
-    :meth:`scores` gives the decayed intra-chunk products ``A[t, s] = sum_k q_tk k_sk decay(s -> t)_k`` as
+    :meth:`scores` gives the decayed intra-chunk products ``A[t, s] = sum_k q_tk k_sk decay(s -> t)_k`` (keys
+    key-major, ``[..., K, L]``) as
     matrix products over sub-chunks of ``sub_len`` frames: a pair in different sub-chunks splits its decay
     at the start of the query's sub-chunk into two factors that are each <= 1; only pairs inside one
     sub-chunk need the per-pair ``[l, l, K]`` decays.
@@ -100,18 +109,19 @@ class ChunkDecays:
         """Decay of the entering state through frame ``t - 1`` (``strict``) or ``t``: ``[..., L, K]``."""
         return (self.before_start if strict else self.since_start).exp()
 
-    def to_end_factor(self) -> torch.Tensor:
-        """Decay after frame ``s`` to the chunk's end: ``[..., L, K]``."""
-        return self.to_end.exp()
+    def keys_to_end(self, key: torch.Tensor) -> torch.Tensor:
+        """Key-major keys ``[..., K, L]`` times their decay after frame ``s`` to the chunk's end: ``[..., K, L]``."""
+        return key * self.to_end.exp().transpose(-1, -2)
 
     def total(self) -> torch.Tensor:
         """Decay across the whole chunk: ``[..., K]``."""
         return self.since_start[..., -1, :].exp()
 
     def scores(self, query: torch.Tensor, key: torch.Tensor, *, strict: bool) -> torch.Tensor:
-        """``[..., L, K] x2 -> [..., L, L]``, nonzero for ``s < t`` (``strict``) or ``s <= t``."""
+        """``query [..., L, K]``, key-major ``key [..., K, L]`` -> ``[..., L, L]``, nonzero for ``s < t``
+        (``strict``) or ``s <= t``."""
         n, sub = self._eye.shape[0], self.sub_len
-        query, key = query.unflatten(-2, (n, sub)), key.unflatten(-2, (n, sub))
+        query, key = query.unflatten(-2, (n, sub)), key.transpose(-1, -2).unflatten(-2, (n, sub))
         query_decay, inside_decay = self._strict_factors(strict)
         decayed_keys = (key[..., None, :, :, :] * self._key_decay).flatten(-3, -2)  # [..., n(i), n*l, K]
         across = ((query * query_decay) @ decayed_keys.transpose(-1, -2)).unflatten(-1, (n, sub))  # [n,l,n,l]
@@ -120,8 +130,8 @@ class ChunkDecays:
         return scores.flatten(-4, -3).flatten(-2, -1)
 
     def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> tuple[list, list]:
-        """:meth:`scores` of every ``(query, strict)`` with every key, ``rows[i][j] [..., L, L]``, and every
-        query times :meth:`entering` (its read of the entering state), ``[..., L, K]``."""
+        """:meth:`scores` of every ``(query, strict)`` with every key-major key, ``rows[i][j] [..., L, L]``, and
+        every query times :meth:`entering` (its read of the entering state), ``[..., L, K]``."""
         rows = [[self.scores(query, key, strict=strict) for key in keys] for query, strict in queries]
         return rows, [query * self.entering(strict=strict) for query, strict in queries]
 
@@ -146,29 +156,31 @@ class FactoredDecays:
     def __init__(self, log_w: torch.Tensor):
         since_start = log_w.cumsum(dim=-2)
         self._entering = {False: since_start.exp(), True: (since_start - log_w).exp()}
-        self._inverse = (-since_start).exp()
+        self._inverse = (-since_start).transpose(-1, -2).contiguous().exp()          # key-major [..., K, L]
 
     def entering(self, *, strict: bool) -> torch.Tensor:
         return self._entering[strict]
 
-    def to_end_factor(self) -> torch.Tensor:
-        return self._inverse * self.total()[..., None, :]
+    def keys_to_end(self, key: torch.Tensor) -> torch.Tensor:
+        return key * (self._inverse * self.total()[..., :, None])
 
     def total(self) -> torch.Tensor:
         return self._entering[False][..., -1, :]
 
     def scores(self, query: torch.Tensor, key: torch.Tensor, *, strict: bool) -> torch.Tensor:
-        """``[..., L, K] x2 -> [..., L, L]``, nonzero for ``s < t`` (``strict``) or ``s <= t``."""
+        """:meth:`ChunkDecays.scores`."""
         return self.score_grid([(query, strict)], [key])[0][0][0]
 
     def score_grid(self, queries: list[tuple[torch.Tensor, bool]], keys: list[torch.Tensor]) -> tuple[list, list]:
         """:meth:`ChunkDecays.score_grid`, every score from one matrix product per chunk."""
-        L = keys[0].shape[-2]
+        L = keys[0].shape[-1]
         decayed_queries = [query * self._entering[strict] for query, strict in queries]
-        scaled_keys = torch.cat([key * self._inverse for key in keys], dim=-2)
+        scaled_keys = torch.cat([key * self._inverse for key in keys], dim=-1)              # [..., K, n*L]
         causal = torch.cat([_causal_mask(L, strict, keys[0]).repeat(1, len(keys)) for _, strict in queries])
-        products = (torch.cat(decayed_queries, dim=-2) @ scaled_keys.transpose(-1, -2)).masked_fill_(~causal, 0.0)
-        return [list(row.split(L, dim=-1)) for row in products.split(L, dim=-2)], decayed_queries
+        products = (torch.cat(decayed_queries, dim=-2) @ scaled_keys).masked_fill_(~causal, 0.0)
+        # each block contiguous: a batched product reading a strided block ran ~3x slower than copy + product
+        blocks = [[block.contiguous() for block in row.split(L, dim=-1)] for row in products.split(L, dim=-2)]
+        return blocks, decayed_queries
 
 
 def _causal_mask(L: int, strict: bool, like: torch.Tensor) -> torch.Tensor:

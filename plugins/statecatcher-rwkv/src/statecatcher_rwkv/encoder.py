@@ -37,7 +37,7 @@ class RWKVEncoder(nn.Module):
     """
 
     def __init__(self, input_dim: int = 80, hidden_dim: int = 256, num_layers: int = 4, head_size: int = 32,
-                 version: int = 7, subsampling: int = 4, chunk_len: int = 32, mode: str = "chunkwise",
+                 version: int = 7, subsampling: int = 4, chunk_len: int = 16, mode: str = "chunkwise",
                  backend: str = "auto", lora_dim: int | None = None):
         super().__init__()
         if version not in (6, 7):

@@ -36,16 +36,17 @@ def recurrent(r, k, v, log_w, u, state):
 def chunkwise(r, k, v, log_w, u, state, chunk_len: int = 32):
     """Chunkwise-parallel form: equal to :func:`recurrent` up to rounding."""
     T, out_dtype, dtype = r.shape[1], v.dtype, state.dtype
+    k_major = to_chunks(k.to(dtype), chunk_len, key_major=True)                        # [B, H, N, K, L]
     r, k, v, log_w = (to_chunks(x.to(dtype), chunk_len) for x in (r, k, v, log_w))  # [B, H, N, L, *]
     decays = chunk_decays(log_w)
 
     # ---- within a chunk: earlier frames through the decayed pairs, the current frame through the bonus
-    scores = decays.scores(r, k, strict=True)                            # [B, H, N, L, L]
+    scores = decays.scores(r, k_major, strict=True)                      # [B, H, N, L, L]
     bonus = (r * u.to(dtype)[None, :, None, None, :] * k).sum(-1, keepdim=True)
     intra = scores @ v + bonus * v
 
     # ---- across chunks: read the entering state, decay it, add this chunk's keys and values
     queries = r * decays.entering(strict=True)
-    inputs = (k * decays.to_end_factor()).transpose(-1, -2) @ v               # [B, H, N, K, V]
+    inputs = decays.keys_to_end(k_major) @ v                                     # [B, H, N, K, V]
     out, state = carry_state(queries, decays.total(), None, inputs, intra, state)
     return from_chunks(out, T).to(out_dtype), state
