@@ -41,8 +41,13 @@ def describe_ratio(key: str, details: dict) -> str:
     """``"ratio A / B"`` -> ``"A 12.3 vs B 45.6"`` when both numbers are in ``details``, else the key itself."""
     over, _, under = key.removeprefix("ratio").strip().partition(" / ")
     if over in details and under in details:
-        return f"{over} {details[over]:.1f} vs {under} {details[under]:.1f}"
+        return f"{over} {_number(details[over])} vs {under} {_number(details[under])}"
     return key
+
+
+def _number(value: float) -> str:
+    """One decimal from 100 up (``5063.2``), three significant digits below (``0.252``, ``35.4``)."""
+    return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def peak_rss_mib() -> float:
