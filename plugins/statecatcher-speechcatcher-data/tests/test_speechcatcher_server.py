@@ -120,6 +120,23 @@ def test_session_filter_matching_nothing_ends_its_epoch_at_once(http):
         assert end.status_code == 400 and end.get_json() == {"success": False, "error": "End of epoch reached"}
 
 
+
+def test_only_the_transcript_route_reads_transcript_segments(http, monkeypatch):
+    """An hour-long transcript is hundreds of segments: listings, sessions and audio must not parse every
+    episode's (they did: get_every_episode_list built every Segment of the corpus on each call)."""
+    from statecatcher_speechcatcher_data import index
+
+    built, segment = [], index.Segment
+    monkeypatch.setattr(index, "Segment", lambda **fields: built.append(fields) or segment(**fields))
+    listed = episodes(http)
+    started = http.post(f"/apiv1/start_training_session/{API_KEY}", json={"batch_size": 2}).get_json()
+    assert http.get(f"/apiv1/get_next_batch/{started['session_id']}/{API_KEY}").get_json()["success"]
+    assert http.get(f"/apiv1/audio/{API_KEY}/{listed[0]['cache_audio_file']}").status_code == 200
+    assert http.get(f"/apiv1/get_podcast_list/en/{API_KEY}").status_code == 200
+    assert built == []
+    vtt = http.get(f"/apiv1/transcript/{API_KEY}/{listed[0]['podcast_episode_id']}.vtt")
+    assert vtt.status_code == 200 and len(built) == len(parse_vtt(vtt.get_data(as_text=True))) > 0
+
 def test_older_server_mode_has_no_session_routes(corpus):
     http = create_app(corpus, API_KEY, with_sessions=False).test_client()
     assert http.post(f"/apiv1/start_training_session/{API_KEY}", json={}).status_code == 404

@@ -132,9 +132,17 @@ def _segment_dict(segment: Segment) -> dict[str, Any]:
     return {"start": segment.start, "end": segment.end, "text": segment.text, "speaker": segment.speaker}
 
 
-def read_episodes(path: Path, where: str = "", parameters: tuple = ()) -> list[IndexedEpisode]:
-    """Rows of the index matching the SQL ``where`` clause (with ``?`` parameters), ordered by id."""
+def read_episodes(path: Path, where: str = "", parameters: tuple = (), *,
+                  segments: bool = False) -> list[IndexedEpisode]:
+    """Rows of the index matching the SQL ``where`` clause (with ``?`` parameters), ordered by id.
+
+    ``segments=False`` (listings, sessions, audio) leaves every episode's ``segments`` empty without reading
+    them: an hour-long transcript is hundreds of segments, and a listing of a large corpus would otherwise
+    parse every one of them.  Only the transcript route asks for them.
+    """
+    column = "segments" if segments else "NULL"
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        rows = db.execute(f"SELECT id, recording_id, podcast_title, language, duration, split, audio, segments, "
+        rows = db.execute(f"SELECT id, recording_id, podcast_title, language, duration, split, audio, {column}, "
                           f"modified FROM episodes {where} ORDER BY id", parameters).fetchall()
-    return [IndexedEpisode(*row[:7], tuple(Segment(**s) for s in json.loads(row[7])), row[8]) for row in rows]
+    return [IndexedEpisode(*row[:7], tuple(Segment(**s) for s in json.loads(row[7])) if segments else (), row[8])
+            for row in rows]

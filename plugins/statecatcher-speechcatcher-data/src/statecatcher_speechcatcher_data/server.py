@@ -196,7 +196,8 @@ def _add_file_routes(app: Flask, state: ServerState) -> None:
     def transcript(api_key: str, name: str):
         _authorized(state, api_key)
         stem, _, suffix = name.rpartition(".")
-        found = read_episodes(state.index, "WHERE id = ?", (ascii_id(stem, "episode_id"),)) if suffix == "vtt" else []
+        found = (read_episodes(state.index, "WHERE id = ?", (ascii_id(stem, "episode_id"),), segments=True)
+                 if suffix == "vtt" else [])
         if not found:
             abort(404)
         document = format_vtt(found[0].segments)
