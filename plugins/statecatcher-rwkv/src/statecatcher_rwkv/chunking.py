@@ -7,7 +7,7 @@ carried matrix state is ``[B, H, K, V]``.
 Keys are laid out *key-major*, ``[B, H, N, K, L]`` (:func:`to_chunks` with ``key_major=True``): every
 product that reads keys then multiplies plain row-major matrices.  On CPU a batched product of these small
 matrices with a transposed (or strided) operand, and an element-wise product of two operands in different
-layouts (what autograd makes of a transposed view), each ran ~3-5x slower than the same work laid out
+layouts (what autograd makes of a transposed view), each ran 2-7x slower than the same work laid out
 row-major, which cost the chunk forms more than their matrix arithmetic.
 
 Decays are log decays ``log_w <= 0``.  Every decay factor used here is ``exp`` of a sum of log decays over
