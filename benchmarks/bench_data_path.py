@@ -10,7 +10,10 @@ thread) per audio second, which leaves out the ``serve`` process that shares the
 hides network latency, so the client variants run again through
 :class:`benchmarks.latency_proxy.LatencyProxy` with 5 ms and 20 ms round trips (one pass; plus the client with
 ``prefetch=0``): ``keep-alive / no keep-alive`` and ``prefetch / no prefetch`` there are what a real network
-shows.
+shows.  A real speechcatcher-data server speaks HTTPS, where a new connection also pays a TLS handshake, so the
+``https`` rows repeat the keep-alive pair through the latency proxy and a
+:class:`benchmarks.tls_terminator.TLSTerminator` (what nginx does in front of ``serve``), with a throw-away CA
+from ``trustme`` that the client trusts through ``REQUESTS_CA_BUNDLE``.
 
     python benchmarks/bench_data_path.py [--small]
 """
@@ -18,6 +21,7 @@ shows.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import statistics
 import sys
@@ -26,6 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks.latency_proxy import LatencyProxy
+from benchmarks.tls_terminator import TLSTerminator, server_context
 from statecatcher.data.local import LocalDataSource
 from statecatcher.records import SAMPLE_RATE
 from statecatcher.testing.dummies import make_recordings, write_local_corpus
@@ -41,6 +46,10 @@ def audio_seconds_per_second(source, passes: int) -> tuple[float, float]:
         for recording in source.recordings("train", epoch=epoch):
             seconds += len(recording.load_audio()) / SAMPLE_RATE
     return seconds / (time.perf_counter() - started), 1000 * (time.process_time() - cpu_started) / seconds
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
 
 
 def add_run(runs: dict[str, list[float]], name: str, measured: tuple[float, float]) -> None:
@@ -79,6 +88,28 @@ LOOPBACK = (("client", True, 4), ("client, no keep-alive", False, 4))
 DELAYED = (*LOOPBACK, ("client, no prefetch", True, 0))
 
 
+@contextlib.contextmanager
+def https_server(corpus: Path, scratch: Path):
+    """Yields the port of a :class:`TLSTerminator` in front of ``statecatcher serve --url-scheme https`` (its
+    listings hand out https URLs), with ``REQUESTS_CA_BUNDLE`` naming a throw-away CA (restored afterwards)."""
+    import trustme
+
+    authority, bundle = trustme.CA(), scratch / "bench-ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    previous = os.environ.get("REQUESTS_CA_BUNDLE")
+    os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
+    try:
+        options = ("--quiet", "--url-scheme", "https", "--index", str(scratch / "https-index.sqlite"))
+        with server_process(corpus, scratch / "https-server.log", extra_args=options) as url, \
+                TLSTerminator("127.0.0.1", port_of(url), server_context(authority)) as tls:
+            yield tls.port
+    finally:
+        if previous is None:
+            del os.environ["REQUESTS_CA_BUNDLE"]
+        else:
+            os.environ["REQUESTS_CA_BUNDLE"] = previous
+
+
 def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[float, ...] = (0.005, 0.020)) -> dict:
     """``{variant: median audio seconds/s (or transcripts/s)}`` over ``repeats`` interleaved runs, plus
     ``ratio ...`` entries; prints a small table.  Each of ``round_trips`` (seconds) repeats the client
@@ -89,8 +120,9 @@ def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[fl
         scratch = Path(scratch)
         corpus = write_local_corpus(scratch / "corpus", make_recordings(count, min_duration=shortest,
                                                                         max_duration=longest, seed=1))
-        with server_process(corpus, scratch / "server.log", extra_args=("--quiet",)) as url:
-            port = int(url.rsplit(":", 1)[1].split("/")[0])
+        with server_process(corpus, scratch / "server.log", extra_args=("--quiet",)) as url, \
+                https_server(corpus, scratch) as tls_port:
+            port = port_of(url)
             for _ in range(repeats):
                 add_run(runs, "local", audio_seconds_per_second(LocalDataSource(str(corpus)), passes))
                 client_runs(url, scratch, "", runs, passes, LOOPBACK)
@@ -98,6 +130,9 @@ def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[fl
                     with LatencyProxy("127.0.0.1", port, round_trip) as proxy:
                         client_runs(url.replace(f":{port}", f":{proxy.port}"), scratch,
                                     f"{round_trip * 1000:g} ms, ", runs, 1, DELAYED)
+                    with LatencyProxy("127.0.0.1", tls_port, round_trip) as proxy:
+                        client_runs(f"https://127.0.0.1:{proxy.port}", scratch, f"{round_trip * 1000:g} ms, https, ",
+                                    runs, 1, LOOPBACK)
     results = {name: statistics.median(values) for name, values in runs.items()}
     add_ratios(results, round_trips)
     print(f"data path, {count} recordings of {shortest:.0f}-{longest:.0f} s, {passes} pass(es) (one through the "
@@ -105,7 +140,7 @@ def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[fl
     for name, value in results.items():
         unit = ("" if name.startswith("ratio") or name.endswith("/s")
                 else " CPU s per 1000 audio s" if name.endswith(" CPU") else " audio s/s")
-        print(f"  {name:52s} {value:10.2f}{unit}")
+        print(f"  {name:60s} {value:10.2f}{unit}")
     return results
 
 
@@ -114,12 +149,13 @@ def add_ratios(results: dict[str, float], round_trips: tuple[float, ...]) -> Non
         results[f"ratio {name} / local"] = results[name] / results["local"]
     # the client's own overhead, without the loopback server's share of the two cores (lower is better)
     results["ratio client CPU / local CPU"] = results["client CPU"] / results["local CPU"]
-    for label in ("", *(f"{round_trip * 1000:g} ms, " for round_trip in round_trips)):
+    delayed = [f"{round_trip * 1000:g} ms, {scheme}" for round_trip in round_trips for scheme in ("", "https, ")]
+    for label in ("", *delayed):
         keep, close = f"{label}client", f"{label}client, no keep-alive"
         results[f"ratio {label}keep-alive / no keep-alive"] = results[keep] / results[close]
         results[f"ratio {label}keep-alive / no keep-alive, transcripts"] = (results[f"{keep}: transcripts/s"]
                                                                            / results[f"{close}: transcripts/s"])
-        if label:
+        if f"{label}client, no prefetch" in results:
             results[f"ratio {label}prefetch / no prefetch"] = results[keep] / results[f"{label}client, no prefetch"]
 
 

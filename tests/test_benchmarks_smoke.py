@@ -74,3 +74,12 @@ def test_unknown_row_is_an_error_naming_the_rows():
     done = run_benchmarks("nosuchrow", "--small")
     assert done.returncode == 2
     assert "nosuchrow" in done.stderr and "memory" in done.stderr
+
+
+@pytest.mark.slow
+def test_keep_alive_is_measured_over_plain_http_and_over_https_through_the_latency_proxy(small_report):
+    names = {result["name"] for result in small_report["rows"]["data_path"]["results"]}
+    for round_trip in ("5 ms", "20 ms"):
+        for scheme in ("", "https, "):
+            assert f"{round_trip}, {scheme}keep-alive / no keep-alive" in names, sorted(names)
+            assert f"{round_trip}, {scheme}keep-alive / no keep-alive, transcripts" in names

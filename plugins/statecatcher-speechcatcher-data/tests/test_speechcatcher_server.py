@@ -194,3 +194,31 @@ def test_an_idle_test_server_sleeps_instead_of_spinning(tmp_path):
     assert busy < 0.15, f"the idle server's threads used {busy:.2f} CPU s in 1.5 s"  # spinning: ~1.5 s
     with pytest.raises(ValueError, match="poll_seconds"):
         make_server(str(corpus), API_KEY, port=0, poll_seconds=0.05)
+
+
+def test_behind_a_tls_proxy_the_listing_hands_out_https_urls(tmp_path):
+    """Behind nginx (TLS) the listing's audio and transcript URLs said http://, which the proxy's port does not
+    speak: every download failed.  --url-scheme https says so outright; --trusted-proxy honours the proxy's
+    X-Forwarded-* headers, from that address only."""
+    import requests
+
+    from statecatcher_speechcatcher_data.serve_cmd import make_server
+    from statecatcher_speechcatcher_data.testing import running_server
+
+    corpus = write_local_corpus(tmp_path, make_recordings(1, min_duration=1.0, max_duration=2.0, seed=1))
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "asr.example", "X-Forwarded-Port": "443"}
+
+    def urls(url: str, headers: dict | None = None) -> set[str]:
+        (episode,) = requests.get(f"{url}/apiv1/get_every_episode_list/{API_KEY}", headers=headers, timeout=10).json()
+        return {episode["cache_audio_url"].split("/apiv1/")[0], episode["transcript_file_url"].split("/apiv1/")[0]}
+
+    with running_server(corpus) as (url, _):
+        assert urls(url) == urls(url, forwarded) == {url}  # no trusted proxy: the headers are ignored
+    with running_server(corpus, url_scheme="https") as (url, _):
+        assert urls(url) == {url.replace("http://", "https://")}
+    with running_server(corpus, trusted_proxy="127.0.0.1") as (url, _):
+        assert urls(url, forwarded) == {"https://asr.example"} and urls(url) == {url}
+    with running_server(corpus, trusted_proxy="192.0.2.1") as (url, _):
+        assert urls(url, forwarded) == {url}  # a proxy at another address is not trusted
+    with pytest.raises(ValueError, match="url_scheme must be http or https"):
+        make_server(str(corpus), API_KEY, port=0, url_scheme="ftp")

@@ -18,6 +18,8 @@ import click
 
 from statecatcher_speechcatcher_data.logs import protect_logs
 
+FORWARDED_HEADERS = {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-port"}
+
 
 class Server:
     """A waitress server for a WSGI ``app`` on ``host:port`` (``port=0``: a free one, see ``self.port``).
@@ -26,19 +28,29 @@ class Server:
     once the loop has stopped (it wakes the loop at once).  ``poll_seconds`` is the loop's select timeout in
     whole seconds: waitress truncates it to an integer, and 0 turns the idle loop into a busy one that keeps a
     core spinning (a 0.05 did that to every test server, and slowed the tests after them up to 10x).
+
+    Behind a TLS-terminating reverse proxy the listings must hand out ``https://`` audio and transcript URLs:
+    ``url_scheme="https"`` says so outright (a proxy that forwards bytes only, e.g. stunnel or a TCP load
+    balancer); ``trusted_proxy`` (the proxy's address) honours its ``X-Forwarded-Proto``, ``-Host`` and
+    ``-Port`` headers instead (nginx, Caddy), which are ignored from every other address.
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 6000, *, threads: int = 8,
-                 secrets: list[str] = (), poll_seconds: int = 1):
+                 secrets: list[str] = (), poll_seconds: int = 1, url_scheme: str = "http",
+                 trusted_proxy: str | None = None):
         from waitress.server import create_server
 
         if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int) or poll_seconds < 1:
             raise ValueError(f"poll_seconds must be a whole number of seconds >= 1 (waitress truncates it; 0 "
                              f"busy-loops), got {poll_seconds!r}")
+        if url_scheme not in ("http", "https"):
+            raise ValueError(f"url_scheme must be http or https, got {url_scheme!r}")
         protect_logs(secrets)
+        proxy = dict(trusted_proxy=trusted_proxy, trusted_proxy_headers=FORWARDED_HEADERS) if trusted_proxy else {}
         self._server = create_server(app, host=host, port=port, threads=threads,
                                      ident="statecatcher-serve", asyncore_loop_timeout=poll_seconds,
-                                     channel_timeout=120, clear_untrusted_proxy_headers=True)
+                                     channel_timeout=120, clear_untrusted_proxy_headers=True,
+                                     url_scheme=url_scheme, **proxy)
         self.host, self.port = host, self._server.effective_port
         self._stopped = threading.Event()
 
@@ -67,7 +79,8 @@ class Server:
 
 def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port: int = 6000,
                 index_path: str | None = None, faults=None, with_sessions: bool = True, threads: int = 8,
-                poll_seconds: int = 1, **app_options) -> Server:
+                poll_seconds: int = 1, url_scheme: str = "http", trusted_proxy: str | None = None,
+                **app_options) -> Server:
     """A :class:`Server` for ``corpus_dir`` (not yet serving); ``faults``: an optional
     :class:`~statecatcher_speechcatcher_data.faults.FaultPlan`; ``app_options`` go to
     :func:`~statecatcher_speechcatcher_data.server.create_app` (``session_idle_seconds``, ``max_sessions``)."""
@@ -75,7 +88,8 @@ def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port:
 
     app = create_app(corpus_dir, api_key, index_path=index_path, faults=faults, with_sessions=with_sessions,
                      **app_options)
-    return Server(app, host, port, threads=threads, secrets=[api_key], poll_seconds=poll_seconds)
+    return Server(app, host, port, threads=threads, secrets=[api_key], poll_seconds=poll_seconds,
+                  url_scheme=url_scheme, trusted_proxy=trusted_proxy)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,12 +106,18 @@ def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port:
               show_default=True, help="forget a training session unused for this long")
 @click.option("--max-sessions", type=click.IntRange(min=1), default=1000, show_default=True,
               help="training sessions open at once (more: HTTP 429 until one ends or expires)")
+@click.option("--url-scheme", type=click.Choice(["http", "https"]), default="http", show_default=True,
+              help="scheme of the audio and transcript URLs in listings: https behind a TLS proxy that only "
+                   "forwards bytes")
+@click.option("--trusted-proxy", metavar="ADDRESS",
+              help="a reverse proxy's address (e.g. 127.0.0.1) whose X-Forwarded-Proto/-Host/-Port headers set "
+                   "the URLs in listings (nginx, Caddy); ignored from any other address")
 @click.option("--quiet", is_flag=True, help="no access log")
 @click.option("--faults", "faults_path", type=click.Path(exists=True, dir_okay=False), hidden=True,
               help="JSON fault plan for tests (statecatcher_speechcatcher_data.faults)")
 def serve(corpus_dir: str, api_key: str, host: str, port: int, threads: int, index_path: str | None,
-          no_sessions: bool, session_idle_seconds: float, max_sessions: int, quiet: bool,
-          faults_path: str | None) -> None:
+          no_sessions: bool, session_idle_seconds: float, max_sessions: int, url_scheme: str,
+          trusted_proxy: str | None, quiet: bool, faults_path: str | None) -> None:
     """Serve CORPUS_DIR (the `local` data-source layout) over the speechcatcher-data HTTP API.
 
     Clients train from it with `statecatcher run --data speechcatcher:http://HOST:PORT` and the same key
@@ -110,8 +130,9 @@ def serve(corpus_dir: str, api_key: str, host: str, port: int, threads: int, ind
     try:
         faults = FaultPlan.from_file(faults_path) if faults_path else None
         server = make_server(corpus_dir, api_key, host=host, port=port, index_path=index_path, faults=faults,
-                             with_sessions=not no_sessions, threads=threads,
-                             session_idle_seconds=session_idle_seconds, max_sessions=max_sessions)
+                             with_sessions=not no_sessions, threads=threads, url_scheme=url_scheme,
+                             trusted_proxy=trusted_proxy, session_idle_seconds=session_idle_seconds,
+                             max_sessions=max_sessions)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"serving {os.path.abspath(corpus_dir)} on {server.url}")
