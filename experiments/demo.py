@@ -29,8 +29,10 @@ from experiments.corpus import DEMO_CORPUS, manifest_rows
 from statecatcher.jsonl import read_jsonl
 
 CORPUS = ["--episodes", str(DEMO_CORPUS["episodes"]), "--minutes", "{:g}-{:g}".format(*DEMO_CORPUS["minutes"]),
-          "--seed", str(DEMO_CORPUS["seed"])]
-STEPS = 2000  # one lane, the cpu-demo preset (rwkv7): ~4-5 min of training on 2 idle cores
+          "--seed", str(DEMO_CORPUS["seed"]), "--segments", DEMO_CORPUS["segments"]]
+# one lane, the cpu-demo preset (rwkv7): ~5 min of training on 2 idle cores, ~9 h of lane-audio (a step carries
+# ~8 s of the sentence-segmented corpus; 2,000 steps carried ~16 s each of the turn-segmented one until 2026-12-04)
+STEPS = 4000
 QUICK_CORPUS = ["--episodes", "4", "--minutes", "0.3-0.4", "--seed", "0"]  # 2 train, 1 dev, 1 test
 QUICK_STEPS = 30
 # beam search with the run's 3-gram word LM (`statecatcher lm train`, the train split's transcripts); weight and

@@ -65,6 +65,12 @@ def test_segments_merge_one_speakers_sentences_up_to_30_seconds():
     segments = whisper_json(sentences, 34.0)["segments"]
     assert [(s["speaker"], s["start"], s["end"], s["text"]) for s in segments] == [
         ("S1", 0.5, 25.0, " A. B."), ("S1", 25.2, 31.0, " C."), ("S2", 32.0, 33.0, " D.")]
+    by_sentence = whisper_json(sentences, 34.0, segments="sentences")
+    assert [(s["speaker"], s["start"], s["end"], s["text"]) for s in by_sentence["segments"]] == [
+        (x.speaker, x.start, x.end, f" {x.text}") for x in sentences]
+    assert by_sentence["text"] == whisper_json(sentences, 34.0)["text"]  # the same words, cut finer
+    with pytest.raises(ValueError, match="segments must be one of turns, sentences"):
+        whisper_json(sentences, 34.0, segments="words")
 
 
 def test_sentence_bank_is_readable_text_only():

@@ -34,4 +34,19 @@ def test_cached_corpus_is_reused_and_keyed_by_parameters(tiny_corpus, tiny_param
     assert tiny_corpus.name == corpus_key(**tiny_params)
     assert corpus_key(**{**tiny_params, "seed": 8}) != corpus_key(**tiny_params)
     assert corpus_key(**{**tiny_params, "effects": ("reverb",)}) != corpus_key(**tiny_params)
+    assert corpus_key(**{**tiny_params, "segments": "sentences"}) != corpus_key(**tiny_params)
+    assert corpus_key(**{**tiny_params, "segments": "turns"}) == corpus_key(**tiny_params)  # the default
     assert [p.name for p in tiny_corpus.parent.iterdir()] == [tiny_corpus.name]   # no scratch left behind
+
+
+def test_sentence_segments_cut_the_same_audio_and_words_at_every_sentence(tiny_corpus, tiny_params, tmp_path):
+    finer = build_corpus(tmp_path / "sentences", **tiny_params, segments="sentences", progress=False, workers=1)
+    for name in sorted(path.name for path in tiny_corpus.iterdir() if path.suffix == ".json"):
+        turns, sentences = (json.loads((corpus / name).read_text()) for corpus in (tiny_corpus, finer))
+        audio = name.replace(".json", ".flac")
+        assert (finer / audio).read_bytes() == (tiny_corpus / audio).read_bytes()
+        assert sentences["text"] == turns["text"]
+        assert [(s["start"], s["end"]) for s in sentences["segments"]] == [
+            (x["start"], x["end"]) for turn in turns["segments"] for x in turn["sentences"]]
+    with pytest.raises(ValueError, match="segments: must be one of"):
+        build_corpus(tmp_path / "bad", **tiny_params, segments="words", progress=False)

@@ -48,12 +48,15 @@ def _list_voices(ctx, param, value: bool) -> None:
 @click.option("--effects", multiple=True, callback=_parse_list,
               help="Comma-separated effects: reverb, noise, telephone; NAME@P (noise@0.3) applies one to an "
                    "episode with probability P, NAME to every episode.")
+@click.option("--segments", type=click.Choice(["turns", "sentences"]), default="turns", show_default=True,
+              help="Transcript segments: a speaker's consecutive sentences merged up to 30 s (turns), or one per "
+                   "sentence, as Whisper tends to emit (sentences).")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="Synthesis processes [default: up to 2].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 @click.option("--list-voices", is_flag=True, expose_value=False, is_eager=True, callback=_list_voices,
               help="List the voices installed here and exit.")
-def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, workers, progress):
+def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, segments, workers, progress):
     """Synthesize a podcast-like corpus with exact, Whisper-style timed transcripts.
 
     Writes DIR/<id>.flac (16 kHz), DIR/<id>.json (segments with start, end, text, speaker and per-sentence
@@ -65,7 +68,7 @@ def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, workers, pro
     started = time.perf_counter()
     try:
         out = build_corpus(out_dir, episodes=episodes, minutes=minutes, seed=seed, voices=voices,
-                           effects=effects or (), progress=progress, workers=workers)
+                           effects=effects or (), progress=progress, workers=workers, segments=segments)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     wall = time.perf_counter() - started

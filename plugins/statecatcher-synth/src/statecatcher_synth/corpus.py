@@ -30,6 +30,7 @@ from statecatcher_synth.effects import check_effects
 from statecatcher_synth.plan import EpisodePlan, plan_episode
 from statecatcher_synth.progress import BuildProgress
 from statecatcher_synth.render import iter_episode_clips, render_episode
+from statecatcher_synth.transcript import SEGMENTINGS
 
 GENERATOR_VERSION = "1"
 MANIFEST = "manifest.jsonl"
@@ -69,8 +70,10 @@ def build_corpus(
     effects: list[str] | tuple[str, ...] = (),
     progress: bool = True,
     workers: int | None = None,
+    segments: str = "turns",
 ) -> Path:
-    """Synthesize ``episodes`` podcast-like recordings of ``minutes`` (min, max) each into ``out_dir``.
+    """Synthesize ``episodes`` podcast-like recordings of ``minutes`` (min, max) each into ``out_dir``;
+    ``segments``: ``turns`` or ``sentences`` (:func:`~statecatcher_synth.transcript.whisper_json`).
 
     The same arguments give byte-identical files, whatever ``workers`` is (default: up to 2 processes).
     ``out_dir`` must be absent or empty.  Returns ``out_dir`` as a Path.
@@ -84,6 +87,8 @@ def build_corpus(
     if not 0.0 < low <= high:
         raise ValueError(f"minutes: need 0 < MIN <= MAX, got {low}-{high}")
     voices, effects = resolve_voices(voices), check_effects(tuple(effects))
+    if segments not in SEGMENTINGS:
+        raise ValueError(f"segments: must be one of {', '.join(SEGMENTINGS)}, got {segments!r}")
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
 
     plans = [plan_episode(seed, index, (low, high), voices) for index in range(episodes)]
@@ -91,7 +96,7 @@ def build_corpus(
     rows = []
     with BuildProgress(plans, enabled=progress) as bar:
         for plan, clips in iter_episode_clips(plans, workers, bar.clip_done):
-            audio, transcript, applied = render_episode(plan, clips, effects, seed)
+            audio, transcript, applied = render_episode(plan, clips, effects, seed, segments)
             soundfile.write(out / f"{plan.id}.flac", audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
             (out / f"{plan.id}.json").write_text(json.dumps(transcript, ensure_ascii=False, indent=1) + "\n")
             rows.append(_manifest_row(plan, transcript["duration"], split_of(plan.index, episodes),
@@ -125,6 +130,7 @@ def corpus_key(
     seed: int = 0,
     voices: list[str] | tuple[str, ...] | None = None,
     effects: list[str] | tuple[str, ...] = (),
+    segments: str = "turns",
 ) -> str:
     """A short hash of everything that decides a corpus' bytes (parameters, generator version, text)."""
     sentences = resources.files("statecatcher_synth").joinpath("data/sentences.txt").read_bytes()
@@ -132,6 +138,7 @@ def corpus_key(
         "episodes": episodes, "minutes": [float(m) for m in minutes], "seed": seed,
         "voices": list(resolve_voices(voices)), "effects": list(effects), "version": GENERATOR_VERSION,
         "text": hashlib.sha256(sentences).hexdigest(),
+        **({"segments": segments} if segments != "turns" else {}),  # older keys stay valid
     }
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -73,10 +73,11 @@ def iter_episode_clips(
 
 
 def render_episode(
-    plan: EpisodePlan, clips: list[np.ndarray], effects: tuple[str, ...], seed: int
+    plan: EpisodePlan, clips: list[np.ndarray], effects: tuple[str, ...], seed: int, segments: str = "turns"
 ) -> tuple[np.ndarray, dict, list[str]]:
-    """Scale, place and finish an episode -> ([T] float32 in [-1, 1] at 16 kHz, Whisper-style transcript, the
-    names of the ``effects`` applied to it)."""
+    """Scale, place and finish an episode -> ([T] float32 in [-1, 1] at 16 kHz, Whisper-style transcript with
+    ``segments`` (see :func:`~statecatcher_synth.transcript.whisper_json`), the names of the ``effects`` applied
+    to it)."""
     scaled = [clip * np.float32(u.level / np.max(np.abs(clip))) for clip, u in zip(clips, plan.utterances, strict=True)]
     track, spans = place(scaled, plan.lead_in, [u.pause_after for u in plan.utterances])
     rng = np.random.default_rng([seed, plan.index, 1])
@@ -87,7 +88,7 @@ def render_episode(
         TimedSentence(plan.speakers[u.speaker].id, _seconds(start), _seconds(end), u.text)
         for u, (start, end) in zip(plan.utterances, spans, strict=True)
     ]
-    return track, whisper_json(sentences, _seconds(len(track))), applied
+    return track, whisper_json(sentences, _seconds(len(track)), segments=segments), applied
 
 
 def _seconds(samples: int) -> float:
