@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 2 CPU cores, tens of minutes of audio: a small RWKV-7, characters, one lane, validation every 500 steps.
+    # 2 CPU cores, tens of minutes of audio: a small RWKV-7, characters, one lane, validation every 180 steps.
     # rwkv7 64 x 2 left the blank plateau within 500 steps where the LSTM 128 x 2 took ~1,000, and after 1,500
     # steps decoded the held-out episodes at CER 39.8 % against the LSTM's 49.2 % after 4,500 (docs/recipes.md);
-    # a step costs ~2.4x the LSTM's, so the demo trains 2,000 steps (longer overfits its 90 minutes: 42.5 % after
-    # 4,500).  No SpecAugment: within ~5,000 steps it
+    # a step costs ~2.4x the LSTM's, so the demo trains ~9 h of lane-audio (4,000 steps of its sentence-segmented
+    # corpus, ~8 s each; until 2026-12-04 2,000 steps of ~16 s).  No SpecAugment: within ~5,000 steps it
     # kept the model on the plateau longer and ended worse (dev CER 76 % vs 53 % at 2,500 steps, LSTM).
     "cpu-demo": {
         "encoder": "rwkv7", "loss": "ctc", "encoder_options": {"hidden_dim": 64, "num_layers": 2, "chunk_len": 16},
