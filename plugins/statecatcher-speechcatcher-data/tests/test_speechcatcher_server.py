@@ -222,3 +222,5 @@ def test_behind_a_tls_proxy_the_listing_hands_out_https_urls(tmp_path):
         assert urls(url, forwarded) == {url}  # a proxy at another address is not trusted
     with pytest.raises(ValueError, match="url_scheme must be http or https"):
         make_server(str(corpus), API_KEY, port=0, url_scheme="ftp")
+    with pytest.raises(ValueError, match="--trusted-proxy must be the proxy's IP address"):
+        make_server(str(corpus), API_KEY, port=0, trusted_proxy="localhost")  # never equal to a peer address

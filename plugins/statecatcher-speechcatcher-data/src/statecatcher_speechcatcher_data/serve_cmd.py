@@ -9,6 +9,7 @@ README.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import sys
@@ -45,6 +46,12 @@ class Server:
                              f"busy-loops), got {poll_seconds!r}")
         if url_scheme not in ("http", "https"):
             raise ValueError(f"url_scheme must be http or https, got {url_scheme!r}")
+        if trusted_proxy is not None:
+            try:
+                ipaddress.ip_address(trusted_proxy)
+            except ValueError:  # waitress compares it as a string: a typo would silently never match
+                raise ValueError(f"--trusted-proxy must be the proxy's IP address (e.g. 127.0.0.1), got "
+                                 f"{trusted_proxy!r}") from None
         protect_logs(secrets)
         proxy = dict(trusted_proxy=trusted_proxy, trusted_proxy_headers=FORWARDED_HEADERS) if trusted_proxy else {}
         self._server = create_server(app, host=host, port=port, threads=threads,
