@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from benchmarks.latency_proxy import LatencyProxy
 from benchmarks.tls_terminator import TLSTerminator, server_context
@@ -96,18 +97,11 @@ def https_server(corpus: Path, scratch: Path):
 
     authority, bundle = trustme.CA(), scratch / "bench-ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
-    previous = os.environ.get("REQUESTS_CA_BUNDLE")
-    os.environ["REQUESTS_CA_BUNDLE"] = str(bundle)
-    try:
-        options = ("--quiet", "--url-scheme", "https", "--index", str(scratch / "https-index.sqlite"))
-        with server_process(corpus, scratch / "https-server.log", extra_args=options) as url, \
-                TLSTerminator("127.0.0.1", port_of(url), server_context(authority)) as tls:
-            yield tls.port
-    finally:
-        if previous is None:
-            del os.environ["REQUESTS_CA_BUNDLE"]
-        else:
-            os.environ["REQUESTS_CA_BUNDLE"] = previous
+    options = ("--quiet", "--url-scheme", "https", "--index", str(scratch / "https-index.sqlite"))
+    with mock.patch.dict(os.environ, {"REQUESTS_CA_BUNDLE": str(bundle)}), \
+            server_process(corpus, scratch / "https-server.log", extra_args=options) as url, \
+            TLSTerminator("127.0.0.1", port_of(url), server_context(authority)) as tls:
+        yield tls.port
 
 
 def bench_data_path(small: bool = False, repeats: int = 3, round_trips: tuple[float, ...] = (0.005, 0.020)) -> dict:

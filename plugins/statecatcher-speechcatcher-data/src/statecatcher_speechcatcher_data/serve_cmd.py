@@ -20,6 +20,7 @@ import click
 from statecatcher_speechcatcher_data.logs import protect_logs
 
 FORWARDED_HEADERS = {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-port"}
+URL_SCHEMES = ("http", "https")
 
 
 class Server:
@@ -44,7 +45,7 @@ class Server:
         if isinstance(poll_seconds, bool) or not isinstance(poll_seconds, int) or poll_seconds < 1:
             raise ValueError(f"poll_seconds must be a whole number of seconds >= 1 (waitress truncates it; 0 "
                              f"busy-loops), got {poll_seconds!r}")
-        if url_scheme not in ("http", "https"):
+        if url_scheme not in URL_SCHEMES:
             raise ValueError(f"url_scheme must be http or https, got {url_scheme!r}")
         if trusted_proxy is not None:
             try:
@@ -113,7 +114,7 @@ def make_server(corpus_dir: str, api_key: str, *, host: str = "127.0.0.1", port:
               show_default=True, help="forget a training session unused for this long")
 @click.option("--max-sessions", type=click.IntRange(min=1), default=1000, show_default=True,
               help="training sessions open at once (more: HTTP 429 until one ends or expires)")
-@click.option("--url-scheme", type=click.Choice(["http", "https"]), default="http", show_default=True,
+@click.option("--url-scheme", type=click.Choice(URL_SCHEMES), default="http", show_default=True,
               help="scheme of the audio and transcript URLs in listings: https behind a TLS proxy that only "
                    "forwards bytes")
 @click.option("--trusted-proxy", metavar="ADDRESS",

@@ -7,6 +7,8 @@ import time
 
 import click
 
+from statecatcher_synth.transcript import SEGMENTINGS
+
 
 def _parse_minutes(ctx, param, value: str) -> tuple[float, float]:
     low, _, high = value.partition("-")
@@ -48,7 +50,7 @@ def _list_voices(ctx, param, value: bool) -> None:
 @click.option("--effects", multiple=True, callback=_parse_list,
               help="Comma-separated effects: reverb, noise, telephone; NAME@P (noise@0.3) applies one to an "
                    "episode with probability P, NAME to every episode.")
-@click.option("--segments", type=click.Choice(["turns", "sentences"]), default="turns", show_default=True,
+@click.option("--segments", type=click.Choice(SEGMENTINGS), default="turns", show_default=True,
               help="Transcript segments: a speaker's consecutive sentences merged up to 30 s (turns), or one per "
                    "sentence, as Whisper tends to emit (sentences).")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
