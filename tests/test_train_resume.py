@@ -1,5 +1,6 @@
 """A run killed with SIGKILL and resumed reproduces the uninterrupted run's losses exactly, with label filters
-too (their running references are checkpointed, and the report holds every rejection once)."""
+too (their running references are checkpointed, and the report holds every rejection once), and with
+SpecAugment, speed perturbation and validation."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ FILTERS = ["--label-filters", "rate_outlier", "--label-filters", "loss_outlier",
                                 "loss_outlier.threshold=1.0") for arg in ("--filter-opt", option))]
 
 
-RECIPE = ["--spec-augment", "--eval-every", "3", "--eval-split", "test"]  # masks from the checkpointed RNG
+# masks from the checkpointed RNG; speeds from (seed, epoch, recording), every recording perturbed
+RECIPE = ["--spec-augment", "--speed-perturb", "0.9,1.1", "--eval-every", "3", "--eval-split", "test"]
 
 
 def _report(run_dir: Path) -> list[dict]:
@@ -49,7 +51,7 @@ def _command(corpus: Path, run_dir: Path, extra: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], FILTERS, RECIPE], ids=["plain", "label-filters", "specaugment-validation"])
+@pytest.mark.parametrize("extra", [[], FILTERS, RECIPE], ids=["plain", "label-filters", "augmentation-validation"])
 def test_resume_after_sigkill_reproduces_losses(tiny_corpus, tmp_path, extra):
     env = dict(os.environ, PYTHONHASHSEED="0")
     subprocess.run(_command(tiny_corpus, tmp_path / "whole", extra), check=True, env=env, capture_output=True)

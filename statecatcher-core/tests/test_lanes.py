@@ -7,7 +7,8 @@ import torch
 from statecatcher.data.audio import AudioDecodeError
 from statecatcher.data.features import recording_features
 from statecatcher.data.lanes import LaneBatcher
-from statecatcher.data.segmenter import SegmenterConfig
+from statecatcher.data.segmenter import SegmenterConfig, segment_recording
+from statecatcher.data.speed_perturb import SpeedPerturbation, perturbed_recording, speed_changed
 from statecatcher.testing.dummies import make_recordings
 
 SEGMENTER = SegmenterConfig(segment_seconds=2.0, min_seconds=1.0, max_seconds=3.0)
@@ -186,3 +187,44 @@ def test_audio_shorter_than_listed_warns_and_the_missing_tail_is_silence():
         batches, _ = run(ListSource([short]), batch_size=1)
     assert batches[-1].end[0] == recording.duration
     assert torch.equal(batches[-1].feats[0, -1], recording_features(torch.zeros(160))[0])
+
+
+PERTURB = SpeedPerturbation((0.9, 1.0, 1.1), seed=5)
+
+
+def perturbed_batches(**options):
+    options = {"batch_size": 3, "segmenter": SEGMENTER, "num_workers": 2, "speed_perturbation": PERTURB,
+               "epoch": 2, **options}
+    with LaneBatcher(ListSource(), **options) as batcher:
+        return list(batcher)
+
+
+def test_lanes_stream_each_recording_at_its_speed_with_its_segments_and_features():
+    batches = perturbed_batches()
+    speeds = {r.id: PERTURB.factor(r.id, 2) for r in RECORDINGS}
+    assert set(speeds.values()) == {0.9, 1.0, 1.1}, "the fixture should exercise every factor"
+    for recording in RECORDINGS:
+        factor = speeds[recording.id]
+        fast = perturbed_recording(recording, factor) if factor != 1.0 else recording
+        expected = segment_recording(fast, SEGMENTER)
+        whole = recording_features(speed_changed(recording.load_audio(), factor) if factor != 1.0
+                                   else recording.load_audio())
+        got = [(batch, b) for batch in batches for b in range(3) if batch.recording_ids[b] == recording.id]
+        assert [(batch.start[b], batch.end[b]) for batch, b in got] == [(s.start, s.end) for s in expected]
+        for batch, b in got:
+            first, n = round(batch.start[b] * 100), int(batch.lengths[b])
+            assert torch.equal(batch.feats[b, :n], whole[first:first + n])
+
+
+def test_a_perturbed_epoch_resumes_with_exactly_the_same_batches():
+    batches = perturbed_batches()
+    with LaneBatcher(ListSource(), batch_size=3, segmenter=SEGMENTER, num_workers=1, speed_perturbation=PERTURB,
+                     epoch=2) as first:
+        for _ in range(5):
+            next(first)
+        state = first.state_dict()
+    resumed = LaneBatcher(ListSource(), batch_size=3, segmenter=SEGMENTER, num_workers=0,
+                          speed_perturbation=PERTURB, epoch=2)
+    resumed.load_state_dict(state)
+    assert_same_batches(list(resumed), batches[5:])
+    assert_same_batches(perturbed_batches(num_workers=0), batches)

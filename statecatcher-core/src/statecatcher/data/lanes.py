@@ -38,6 +38,7 @@ from statecatcher.data.batch import Batch
 from statecatcher.data.fbank import FeatureConfig, span_samples, timed_fbank
 from statecatcher.data.lane_plan import LaneItem, LanePlanner, load_recording
 from statecatcher.data.segmenter import SegmenterConfig, TrainingSegment
+from statecatcher.data.speed_perturb import SpeedPerturbation
 from statecatcher.protocols import DataSource
 from statecatcher.records import FRAME_SHIFT, Recording
 from statecatcher.text import normalize
@@ -88,15 +89,17 @@ class LaneBatcher:
     ``load_state_dict`` (a running reference) is snapshotted with every planned step, so ``state_dict()``
     resumes it as of the last batch handed out, not as of the steps planned ahead.  ``prefetch`` bounds the
     steps in flight, ``decode_ahead`` the recordings loaded (transcript, then audio) before a lane takes
-    them.  ``stats()`` reports, among others, ``wait_seconds``: how long the consumer blocked waiting for
-    batches (``decode_seconds``: time spent loading recordings).
+    them.  ``speed_perturbation`` plays each recording at its speed for ``epoch`` (training only; see
+    :mod:`statecatcher.data.speed_perturb`).  ``stats()`` reports, among others, ``wait_seconds``: how long
+    the consumer blocked waiting for batches (``decode_seconds``: time spent loading recordings).
     """
 
     def __init__(self, source: DataSource, *, split: str = "train", batch_size: int,
                  segmenter: SegmenterConfig = SegmenterConfig(), features: FeatureConfig = FeatureConfig(),
                  rank: int = 0, world_size: int = 1, epoch: int = 0, normalizer: Callable[[str], str] = normalize,
                  num_workers: int = 2, prefetch: int = 4, decode_ahead: int = 2, feature_processes: int = 0,
-                 label_filter: Callable[[Recording, TrainingSegment, torch.Tensor], Any] | None = None):
+                 label_filter: Callable[[Recording, TrainingSegment, torch.Tensor], Any] | None = None,
+                 speed_perturbation: SpeedPerturbation | None = None):
         if abs(features.frame_shift - FRAME_SHIFT) > 1e-9:  # segment boundaries would fall between frames
             raise ValueError(f"features: frame_shift {features.frame_shift} s is not the shared frame grid "
                              f"FRAME_SHIFT = {FRAME_SHIFT} s (statecatcher.records)")
@@ -104,6 +107,7 @@ class LaneBatcher:
             raise ValueError("need num_workers >= 0, prefetch >= 1 and feature_processes >= 0, got "
                              f"{num_workers}, {prefetch} and {feature_processes}")
         self.features, self.normalizer, self.label_filter = features, normalizer, label_filter
+        self.speed_perturbation = speed_perturbation
         self._threads: Executor = (ThreadPoolExecutor(num_workers, thread_name_prefix="statecatcher-lanes")
                                    if num_workers else _Inline())
         self._feature_pool: Executor = _process_pool(feature_processes) if feature_processes else self._threads
@@ -258,7 +262,10 @@ class LaneBatcher:
     def _load(self, recording: Recording) -> tuple[Recording, torch.Tensor]:
         started = time.perf_counter()
         try:
-            return load_recording(recording)
+            loaded, waveform = load_recording(recording)
+            if self.speed_perturbation is not None:
+                loaded, waveform = self.speed_perturbation.apply(loaded, waveform, self._planner.epoch)
+            return loaded, waveform
         finally:
             with self._lock:
                 self._stats["decode_seconds"] += time.perf_counter() - started

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..configfile import ConfigError, tomllib
 from ..data.segmenter import SegmenterConfig
+from ..data.speed_perturb import parse_factors
 from .presets import PRESETS, preset_for
 
 if TYPE_CHECKING:
+    from ..data.speed_perturb import SpeedPerturbation
     from ..nn.spec_augment import SpecAugmentConfig
 
 
@@ -72,6 +74,8 @@ class RunConfig:
     time_masks: int = opt(10, "SpecAugment: most time masks per segment")
     time_mask_width: int = opt(40, "SpecAugment: widest time mask, in frames (10 ms)")
     time_mask_ratio: float = opt(0.1, "SpecAugment: time masks cover up to this fraction of a segment")
+    speed_perturb: str = opt("", "speed perturbation: each training recording at one of these speeds, drawn per "
+                                 "epoch, e.g. 0.9,1.0,1.1 (empty: off)")
     # ---- label filters (hallucination detectors, docs/filters.md)
     label_filters: list = opt([], "label filters to apply (repeatable), e.g. compression_ratio, loss_outlier")
     filter_options: dict = opt({}, "per-filter options as FILTER.KEY=VALUE, e.g. compression_ratio.threshold=2.0")
@@ -128,6 +132,7 @@ class RunConfig:
             (self.feature_stats_seconds > 0, "feature_stats_seconds", "must be > 0"),
             (min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) >= 0
              and 0 <= self.time_mask_ratio <= 1, "spec_augment", "mask counts/widths >= 0, time_mask_ratio in [0, 1]"),
+            (_factors_problem(self.speed_perturb) is None, "speed_perturb", _factors_problem(self.speed_perturb)),
             (self.preset == "" or self.preset in PRESETS, "preset", f"must be one of {', '.join(PRESETS)}"),
         ]
         checks[:0] = [(math.isfinite(getattr(self, name)), name, f"must be a finite number, got {getattr(self, name)}")
@@ -152,6 +157,13 @@ class RunConfig:
         return SpecAugmentConfig(freq_masks=self.freq_masks, freq_width=self.freq_mask_width,
                                  time_masks=self.time_masks, time_width=self.time_mask_width,
                                  time_mask_ratio=self.time_mask_ratio)
+
+    def speed_perturbation(self) -> SpeedPerturbation | None:
+        """The training recordings' speed perturbation (``--speed-perturb``), ``None`` when off."""
+        from ..data.speed_perturb import SpeedPerturbation
+
+        factors = parse_factors(self.speed_perturb)
+        return SpeedPerturbation(factors, seed=self.seed) if factors else None
 
     def to_dict(self) -> dict[str, Any]:
         """Every key, with secrets (``api_key``, ``*token*``...) redacted: safe to save and log."""
@@ -195,6 +207,15 @@ class RunConfig:
             except OSError as exc:
                 raise ConfigError(f"{path}: cannot read config: {exc}") from exc
         return cls._over_preset(merge(values, check_types(overrides or {}, "command line")))
+
+
+def _factors_problem(text: str) -> str | None:
+    """What is wrong with the speed factors ``text`` (``--speed-perturb``), or None."""
+    try:
+        parse_factors(text)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}

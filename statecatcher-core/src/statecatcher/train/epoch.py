@@ -85,7 +85,8 @@ class EpochRunner:
             self.source, split=config.split, batch_size=config.batch_size, epoch=epoch,
             rank=world.rank, world_size=world.size,  # this rank's shard of the recordings
             segmenter=config.segmenter, features=self.features, normalizer=self.normalizer,
-            num_workers=config.num_workers, label_filter=self.filters.text_filter)
+            num_workers=config.num_workers, label_filter=self.filters.text_filter,
+            speed_perturbation=config.speed_perturbation())
         self.meter.restart_wait()  # the new batcher's wait counter starts at zero
         if lanes_state is not None:
             batcher.load_state_dict(lanes_state)
