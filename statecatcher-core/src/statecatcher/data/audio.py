@@ -86,7 +86,7 @@ def _decode(source: str | bytes, name: str, suffix: str) -> torch.Tensor:
         raise AudioDecodeError(name, "; ".join(reasons))
     if samples.size == 0:
         raise AudioDecodeError(name, "no samples")
-    return torch.from_numpy(_to_16k(samples, rate))
+    return torch.from_numpy(resample_to_16k(samples, rate))
 
 
 def _read_soundfile(file: str | BinaryIO) -> tuple[np.ndarray, int]:
@@ -113,7 +113,8 @@ def _read_pyav(file: str | BinaryIO) -> tuple[np.ndarray, int]:
     return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), rate
 
 
-def _to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+def resample_to_16k(samples: np.ndarray, rate: float) -> np.ndarray:
+    """``samples`` taken at ``rate`` Hz, resampled to 16 kHz (soxr, high quality), contiguous float32."""
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     if rate == SAMPLE_RATE:
         return samples

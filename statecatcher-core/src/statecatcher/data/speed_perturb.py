@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from statecatcher.records import SAMPLE_RATE, Recording
 
-if TYPE_CHECKING:  # torch, numpy and soxr are imported when audio is perturbed, not by the config's check
+if TYPE_CHECKING:  # torch and soxr are imported when audio is perturbed, not by the config's check
     import torch
 
 FACTOR_RANGE = (0.5, 2.0)  # outside it the speech stops sounding like speech
@@ -69,13 +69,12 @@ class SpeedPerturbation:
 def speed_changed(waveform: torch.Tensor, factor: float) -> torch.Tensor:
     """``waveform [num_samples]`` (16 kHz) played ``factor`` times as fast: ``round(num_samples / factor)``
     samples, every frequency times ``factor``."""
-    import numpy as np
-    import soxr
     import torch
 
+    from statecatcher.data.audio import resample_to_16k
+
     samples = waveform.detach().to(torch.float32).cpu().numpy()
-    out = soxr.resample(samples, SAMPLE_RATE * factor, SAMPLE_RATE, quality="HQ")
-    return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+    return torch.from_numpy(resample_to_16k(samples, SAMPLE_RATE * factor))
 
 
 def perturbed_recording(recording: Recording, factor: float) -> Recording:

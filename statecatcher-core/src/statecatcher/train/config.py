@@ -108,6 +108,7 @@ class RunConfig:
 
     # ------------------------------------------------------------------
     def validate(self) -> RunConfig:
+        speed_problem = _factors_problem(self.speed_perturb)
         checks = [
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (self.vocab_size >= 2, "vocab_size", "must be >= 2"),
@@ -132,7 +133,7 @@ class RunConfig:
             (self.feature_stats_seconds > 0, "feature_stats_seconds", "must be > 0"),
             (min(self.freq_masks, self.freq_mask_width, self.time_masks, self.time_mask_width) >= 0
              and 0 <= self.time_mask_ratio <= 1, "spec_augment", "mask counts/widths >= 0, time_mask_ratio in [0, 1]"),
-            (_factors_problem(self.speed_perturb) is None, "speed_perturb", _factors_problem(self.speed_perturb)),
+            (speed_problem is None, "speed_perturb", speed_problem),
             (self.preset == "" or self.preset in PRESETS, "preset", f"must be one of {', '.join(PRESETS)}"),
         ]
         checks[:0] = [(math.isfinite(getattr(self, name)), name, f"must be a finite number, got {getattr(self, name)}")
