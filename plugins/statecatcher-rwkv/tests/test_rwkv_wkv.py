@@ -152,3 +152,23 @@ def test_strong_decays_fall_back_to_the_split_form():
     assert isinstance(chunking.chunk_decays(chunking.to_chunks(log_w, 16)), chunking.FactoredDecays)
     log_w[0, 3, 0, 2] = -6.0                       # one channel of the chunk now totals -21 < -20
     assert isinstance(chunking.chunk_decays(chunking.to_chunks(log_w, 16)), chunking.ChunkDecays)
+
+
+def test_chunk_inverse_is_stable_where_the_delta_rule_replaces_fully():
+    """Alike removal keys, a full in-context learning rate and hardly any decay put every ``a_t . b_s`` near
+    -1: ``(I - A)^-1`` has entries <= 1, but a power-series inverse would cancel terms in the thousands."""
+    g = torch.Generator().manual_seed(3)
+    T = 64
+    kappa = F.normalize(torch.ones(B, T, H, K, dtype=torch.float64)
+                        + 0.01 * torch.randn(B, T, H, K, generator=g, dtype=torch.float64), dim=-1)
+    r, k, v = (torch.randn(B, T, H, K, generator=g, dtype=torch.float64) / K ** 0.5 for _ in range(3))
+    log_w = torch.full((B, T, H, K), -1e-3, dtype=torch.float64)
+    args64, state64 = [r, k, v, log_w, -kappa, kappa], torch.randn(B, H, K, K, generator=g, dtype=torch.float64)
+    truth, truth_state = wkv7.recurrent(*args64, state64)
+    out, end = wkv7.chunkwise(*(x.float() for x in args64), state64.float(), chunk_len=16)
+    assert (out.double() - truth).abs().max() < 1e-5
+    assert (end.double() - truth_state).abs().max() < 1e-5
+
+    strict_lower = -0.99 * torch.ones(16, 16, dtype=torch.float64).tril(-1)
+    exact = torch.linalg.inv(torch.eye(16, dtype=torch.float64) - strict_lower)
+    assert (wkv7.unit_lower_inverse(strict_lower.float()).double() - exact).abs().max() < 1e-6
