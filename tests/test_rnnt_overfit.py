@@ -4,8 +4,9 @@ of the whole recording gives its words back (the RNN-T plugin's end-to-end check
 The loss recipe is the one in plugins/statecatcher-rnnt/README.md: one symbol per frame
 (``topology="modified"``), an auxiliary CTC head and a one-token predictor context.  With the standard topology
 an LSTM reaches a lower loss yet decodes at ~80% WER (it learns to emit the memorised text anywhere; see that
-README).  The encoder is the ``cpu-demo`` RWKV-7 (64 x 2): it memorises the episode in 300 steps (WER 3.8 %,
-loss / 5 %), where the LSTM 128 x 2 of the README needed 2,000 (about 260 s of the suite's 17 minutes).
+README).  The encoder is an RWKV-7 64 x 2 (``cpu-demo``'s until 2026-12-04): it memorises the episode in 300
+steps (WER 3.8 %, loss / 5 %), where the LSTM 128 x 2 of the README needed 2,000 (about 260 s of the suite's 17
+minutes).
 """
 
 from __future__ import annotations
