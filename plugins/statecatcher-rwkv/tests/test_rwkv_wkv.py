@@ -172,3 +172,14 @@ def test_chunk_inverse_is_stable_where_the_delta_rule_replaces_fully():
     strict_lower = -0.99 * torch.ones(16, 16, dtype=torch.float64).tril(-1)
     exact = torch.linalg.inv(torch.eye(16, dtype=torch.float64) - strict_lower)
     assert (wkv7.unit_lower_inverse(strict_lower.float()).double() - exact).abs().max() < 1e-6
+
+
+def test_chunkwise_runs_under_bf16_autocast():
+    """Under CPU bf16 autocast the score products come out bf16; the chunk's triangular solve (which LAPACK
+    has no bf16 form of) must still run, in the state's float32."""
+    args, state = inputs(7, 40, torch.float32)
+    reference, reference_state = wkv7.chunkwise(*args, state, chunk_len=16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, end = wkv7.chunkwise(*args, state, chunk_len=16)
+    assert end.dtype == torch.float32
+    assert (out.float() - reference).abs().max() < 0.1 and (end - reference_state).abs().max() < 0.1

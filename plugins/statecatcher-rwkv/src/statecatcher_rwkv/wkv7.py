@@ -67,7 +67,7 @@ def chunkwise(r, k, v, log_w, a, b, state, chunk_len: int = 32):
     # ---- u_t = a_t S_{t-1} for the whole chunk: U = (I - A_ab)^-1 (A_ak V + a_read S_0), kept as two maps,
     # one applied to the chunk's values and one per entering state.  Products are folded so that the [L, L]
     # maps multiply V and the keys once: fewer and smaller batched products than forming U's parts first.
-    inverse = unit_lower_inverse(a_b)
+    inverse = unit_lower_inverse(a_b.to(dtype))  # bf16 autocast makes a_b bf16; LAPACK's solve needs fp32+
     from_inputs, u_per_state = inverse @ a_k, inverse @ a_read       # U = from_inputs @ V + u_per_state @ S_0
     b_to_end, k_to_end = decays.keys_to_end(b), decays.keys_to_end(k)                    # [B, H, N, K, L]
 
