@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # 2 CPU cores, tens of minutes of audio: a small RWKV-7, characters, one lane, validation every 180 steps.
+    # 2 CPU cores, tens of minutes of audio: a small RWKV-7, characters, one lane, validation every 300 steps.
     # rwkv7 64 x 2 left the blank plateau within 500 steps where the LSTM 128 x 2 took ~1,000, and after 1,500
     # steps decoded the held-out episodes at CER 39.8 % against the LSTM's 49.2 % after 4,500 (docs/recipes.md);
     # a step costs ~2.4x the LSTM's, so the demo trains ~9 h of lane-audio (4,000 steps of its sentence-segmented
