@@ -69,3 +69,52 @@ def test_for_export_is_the_recurrent_form_with_the_same_weights():
         out, _, _ = encoder(feats, torch.tensor([64]), encoder.init_state(1))
         out_exported, _, _ = exported(feats, torch.tensor([64]), exported.init_state(1))
     torch.testing.assert_close(out_exported, out, rtol=0, atol=1e-10)
+
+
+def _stand_in_fla(monkeypatch, seen):
+    """``fla.ops.rwkv6/7`` stand-ins that insist, as fla's Triton dots do, on one dtype for every input, then
+    compute with this package's chunk forms in float32 (returning fla's dtypes: output as ``r``, state float32)."""
+    import sys
+    import types
+
+    def one_dtype(version, **inputs):
+        dtypes = {name: t.dtype for name, t in inputs.items()}
+        seen.append(dtypes)
+        assert len(set(dtypes.values())) == 1, f"fla RWKV-{version} kernel given mixed dtypes {dtypes}"
+
+    def chunk_rwkv7(r, w, k, v, a, b, scale, initial_state, output_final_state):
+        one_dtype(7, r=r, w=w, k=k, v=v, a=a, b=b)
+        out, state = wkv7.chunkwise(*(t.float() for t in (r, k, v, w, a, b, initial_state)), chunk_len=16)
+        return out.to(r.dtype), state
+
+    def chunk_rwkv6(r, k, v, w, u, scale, initial_state, output_final_state):
+        one_dtype(6, r=r, k=k, v=v, w=w, u=u)
+        out, state = wkv6.chunkwise(*(t.float() for t in (r, k, v, w, u, initial_state)), chunk_len=16)
+        return out.to(r.dtype), state
+
+    fla, ops = types.ModuleType("fla"), types.ModuleType("fla.ops")
+    ops6, ops7 = types.ModuleType("fla.ops.rwkv6"), types.ModuleType("fla.ops.rwkv7")
+    ops6.chunk_rwkv6, ops7.chunk_rwkv7 = chunk_rwkv6, chunk_rwkv7
+    for name, module in {"fla": fla, "fla.ops": ops, "fla.ops.rwkv6": ops6, "fla.ops.rwkv7": ops7}.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(backends, "resolve_backend", lambda requested, device: "fla")
+
+
+@pytest.mark.parametrize("version", [6, 7])
+def test_fla_kernels_get_one_dtype_under_bf16_autocast(monkeypatch, version):
+    """Under bf16 autocast the time mix makes r bf16 but k, v and the decay float32 (they pass through float32
+    parameters); fla's kernels failed on the first GPU run with "Both operands must be same dtype. Got bf16 and
+    fp32".  The fla path now casts every input to r's dtype, and the output and state keep the caller's."""
+    from statecatcher_rwkv.encoder import make_rwkv6
+
+    seen = []
+    _stand_in_fla(monkeypatch, seen)
+    make = make_rwkv6 if version == 6 else make_rwkv7
+    encoder = make(input_dim=8, hidden_dim=16, num_layers=2, head_size=8, backend="fla")
+    feats = torch.randn(2, 40, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _, state = encoder(feats, torch.tensor([40, 33]), encoder.init_state(2))
+        out.float().pow(2).mean().backward()
+    assert len(seen) == 2 and all(set(d.values()) == {torch.bfloat16} for d in seen)
+    assert torch.isfinite(out.float()).all()
+    assert {leaf.dtype for layer in state["layers"] for leaf in [layer["wkv"]]} == {torch.float32}

@@ -67,17 +67,32 @@ def wkv_function(version: int, requested: str, mode: str, chunk_len: int, device
     return functools.partial(module.chunkwise, chunk_len=chunk_len)
 
 
-def _fla_wkv6(r, k, v, log_w, u, state):  # pragma: no cover - needs CUDA and fla
+def _fla_wkv6(r, k, v, log_w, u, state):
+    """fla's chunk kernel for RWKV-6, every input in ``r``'s dtype (the kernels' dots need one dtype)."""
     from fla.ops.rwkv6 import chunk_rwkv6
 
-    out, state_out = chunk_rwkv6(r, k, v, log_w, u.to(r.dtype), scale=1.0, initial_state=state,
-                                 output_final_state=True)
+    k_, v_, log_w_, u_ = same_dtype(r, k, v, log_w, u)
+    out, state_out = chunk_rwkv6(r, k_, v_, log_w_, u_, scale=1.0, initial_state=state, output_final_state=True)
     return out.to(v.dtype), state_out.to(state.dtype)
 
 
-def _fla_wkv7(r, k, v, log_w, a, b, state):  # pragma: no cover - needs CUDA and fla
+def _fla_wkv7(r, k, v, log_w, a, b, state):
+    """fla's chunk kernel for RWKV-7, every input in ``r``'s dtype (the kernels' dots need one dtype)."""
     from fla.ops.rwkv7 import chunk_rwkv7
 
-    out, state_out = chunk_rwkv7(r=r, w=log_w, k=k, v=v, a=a, b=b, scale=1.0, initial_state=state,
+    k_, v_, log_w_, a_, b_ = same_dtype(r, k, v, log_w, a, b)
+    out, state_out = chunk_rwkv7(r=r, w=log_w_, k=k_, v=v_, a=a_, b=b_, scale=1.0, initial_state=state,
                                  output_final_state=True)
     return out.to(v.dtype), state_out.to(state.dtype)
+
+
+def same_dtype(reference: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    """``tensors`` in ``reference``'s dtype.
+
+    Under bf16 autocast the time mix hands the WKV a mix of dtypes: ``r`` comes straight from a linear layer
+    (bf16), while ``k``, ``v`` and the decay pass through float32 parameters (float32).  The torch forms
+    promote; fla's Triton kernels do not (``tl.dot``: "Both operands must be same dtype. Got bf16 and fp32",
+    seen on the first GPU run).  ``r``'s dtype is the autocast dtype, which is what fla's own RWKV layers
+    feed its kernels; the state stays float32.
+    """
+    return [t.to(reference.dtype) for t in tensors]
