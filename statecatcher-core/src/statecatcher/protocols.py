@@ -36,6 +36,9 @@ class StatefulEncoder(Protocol):
 
     Attributes: ``input_dim`` (F), ``output_dim`` (D), ``subsampling`` (input frames per output frame).
 
+    ``init_state(batch_size, device=None, dtype=None)``: the state at a recording start, lane axis first on
+    every leaf, on the module's own device when ``device`` is None.
+
     ``forward(feats[B,T,F], lengths[B], state) -> (out[B,T',D], out_lengths[B], new_state)``:
 
     * frames ``t >= lengths[b]`` are padding: they must change neither ``out`` (valid part) nor the state;
@@ -70,7 +73,8 @@ class Loss(Protocol):
 
     ``decode_step(enc_out[B,T',D], enc_lens[B], state) -> (tokens: list[list[int]], token_frames:
     list[list[int]], new_state)`` greedily decodes one chunk; ``token_frames`` are output-frame indices
-    relative to the chunk.  Whatever crosses chunk boundaries (last CTC token, predictor context) is state.
+    relative to the chunk.  Whatever crosses chunk boundaries (last CTC token, predictor context) is state;
+    ``init_state(batch_size, device=None)`` makes it on the module's own device when ``device`` is None.
 
     Optional: ``beam_search(options: BeamOptions, fusion: WordLMFusion | None)`` returns a streaming beam
     search over this head's outputs for one stream (``init_state()``, ``step(enc_out[T',D], state)``,

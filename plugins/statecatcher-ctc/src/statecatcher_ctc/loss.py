@@ -36,7 +36,8 @@ class CTCLoss(nn.Module):
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> State:
         """``{"last": [B] long}``: the previous chunk's last greedy symbol, blank at the start."""
-        return {"last": torch.full((batch_size,), self.blank_id, dtype=torch.long, device=device)}
+        return {"last": torch.full((batch_size,), self.blank_id, dtype=torch.long,
+                                   device=device or self.proj.weight.device)}
 
     def log_probs(self, enc_out: torch.Tensor) -> torch.Tensor:
         """``[B, T', D] -> [B, T', V]`` log-posteriors (no dropout), at least float32."""

@@ -43,7 +43,7 @@ class StatelessPredictor(nn.Module):
 
     def init_state(self, batch_size: int, device: torch.device | None = None) -> dict[str, torch.Tensor]:
         return {"context": torch.full((batch_size, self.context_size), self.blank_id, dtype=torch.long,
-                                      device=device)}
+                                      device=device or self.embed.weight.device)}
 
     def _encode(self, tokens: torch.Tensor) -> torch.Tensor:
         """``tokens [B, C + n - 1] -> [B, n, P]``: output ``i`` sees tokens ``i .. i + C - 1``."""
