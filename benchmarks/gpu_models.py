@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from benchmarks.gpu_common import INPUT_DIM, Context
 
-ENCODERS = ("lstm", "xlstm", "rwkv7", "rwkv6", "lucyrnn")
+# The fla-backed RWKV encoders last in every group: on a fresh machine their first call autotunes fla's Triton
+# kernels (the 2026-12-04 run: ~400 configurations, minutes, per head size and dtype; docs/gpu.md), and a
+# group that runs out of time loses only the checks after the one that was running.
+FLA_ENCODERS = ("rwkv7", "rwkv6")
+ENCODERS = ("lstm", "xlstm", "lucyrnn", *FLA_ENCODERS)
 
 
 def encoder_options(ctx: Context) -> dict[str, dict]:
