@@ -174,7 +174,7 @@ def run_all(args, report: dict, deadline: float) -> None:
             left = deadline - MARGIN_S - time.time()
             if left < 10:
                 raise OverallTimeout
-            cap = 60 if args.dry_run else GROUP_CAP_S[group]
+            cap = args.group_cap or (60 if args.dry_run else GROUP_CAP_S[group])
             print(f"=== gpu: group {group} (at most {min(cap, left):.0f} s)", flush=True)
             for name, outcome in run_group_process(group, names, ctx, min(cap, left)).items():
                 report["checks"][name] = {"group": group, **outcome}
@@ -194,6 +194,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help="use what is installed (a second run)")
     parser.add_argument("--install", action="store_true", help="install even with --dry-run (a bare CPU venv)")
     parser.add_argument("--only", action="append", metavar="NAME", help="a group or check to run (repeatable)")
+    parser.add_argument("--group-cap", type=float, metavar="SECONDS",
+                        help="every group's limit instead of its own (still within --timeout); fla's first-use "
+                             "autotuning needs minutes: --only rwkv7_fla_vs_torch --group-cap 420")
     parser.add_argument("--child", choices=list(GROUPS), help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
@@ -202,6 +205,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.only or []) - known)
     if unknown:
         parser.error(f"--only {', '.join(unknown)}: not a group or check; choose from {', '.join(sorted(known))}")
+    if args.group_cap is not None and args.group_cap < 10:
+        parser.error(f"--group-cap {args.group_cap:g}: a group needs at least 10 s")
     if args.out is None:
         name = "gpu-dry-run.json" if args.dry_run else f"gpu-{time.strftime('%Y-%m-%d', time.gmtime())}.json"
         args.out = ROOT / "benchmarks" / "results" / name

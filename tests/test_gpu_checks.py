@@ -99,6 +99,18 @@ def test_overall_timeout_skips_what_did_not_run_and_fails(tmp_path):
                            "reason": "not run: the overall --timeout 12 s was reached"}
 
 
+def test_group_cap_replaces_every_groups_own_limit(tmp_path):
+    """fla's first-use autotuning outlasts the groups' own caps (docs/gpu.md): --group-cap gives a run of a few
+    checks the time they need, still within --timeout."""
+    out = tmp_path / "cap.json"
+    done = run_gpu_script("--dry-run", "--only", "ddp_nccl", "--group-cap", "45", "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "=== gpu: group ddp (at most 45 s)" in done.stdout
+    assert json.loads(out.read_text())["checks"]["ddp_nccl"]["status"] == "pass"
+    too_short = run_gpu_script("--dry-run", "--group-cap", "5", timeout=60)
+    assert too_short.returncode == 2 and "--group-cap 5: a group needs at least 10 s" in too_short.stderr
+
+
 def test_unknown_only_name_is_one_line_naming_the_choices():
     done = run_gpu_script("--dry-run", "--only", "nosuchcheck", timeout=60)
     assert done.returncode == 2
