@@ -64,7 +64,7 @@ RECIPES = {  # --recipe: what the runs are trained with (the Setup section of th
     "small": "the shared small recipe (experiments/recipe.py): AdamW lr 3e-3 constant after 20 warm-up steps, "
              "gradient clip 1.0, 64 tokens, no feature normalisation; the models of ENCODER_OPTIONS",
     "demo": "`--preset cpu-demo` (the demo's recipe: rwkv7 128 x 2 unless --encoders says otherwise, 48 tokens, "
-            "feature normalisation, AdamW 6e-3 with 200 warm-up steps and cosine decay, weight decay 0.1, gradient "
+            "feature normalisation, AdamW 2e-3 with 200 warm-up steps and cosine decay, weight decay 0.1, gradient "
             "clip 1.0) on the demo's corpus (synth-corpus seed 0, 48 episodes of 3.5-4.5 min, one transcript "
             "segment per sentence)",
     "recipe": "`--preset cpu-recipe` (the recipe benchmark's: rwkv7 256 x 3 unless --encoders says otherwise, "
