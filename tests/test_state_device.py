@@ -10,22 +10,10 @@ leaf that lands on the CPU is the bug.
 from __future__ import annotations
 
 import pytest
-import torch
 
 import statecatcher
 from statecatcher.plugins import get_registry
-
-
-def leaves(state):
-    if isinstance(state, torch.Tensor):
-        yield state
-    elif isinstance(state, dict):
-        for value in state.values():
-            yield from leaves(value)
-    elif isinstance(state, (list, tuple)):
-        for value in state:
-            yield from leaves(value)
-
+from statecatcher.state import leaves
 
 LOSS_OPTIONS = [("ctc", {}), ("rnnt", {}), ("rnnt", {"predictor": "lstm"})]
 

@@ -117,4 +117,4 @@ def test_fla_kernels_get_one_dtype_under_bf16_autocast(monkeypatch, version):
         out.float().pow(2).mean().backward()
     assert len(seen) == 2 and all(set(d.values()) == {torch.bfloat16} for d in seen)
     assert torch.isfinite(out.float()).all()
-    assert {leaf.dtype for layer in state["layers"] for leaf in [layer["wkv"]]} == {torch.float32}
+    assert {layer["wkv"].dtype for layer in state["layers"]} == {torch.float32}
