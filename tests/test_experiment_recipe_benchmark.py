@@ -5,11 +5,15 @@ The benchmark itself takes ~45 min; its numbers are in docs/recipes.md."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+import pytest
 
 from experiments.recipe_benchmark import (
     LANES,
     WIDE_LR,
+    WIDE_LR_CAP,
     by_condition,
     corpus_hours,
     lane_steps,
@@ -24,13 +28,15 @@ def _flag(command: list[str], name: str) -> str:
     return command[command.index(name) + 1]
 
 
-def test_the_wide_run_sees_the_same_audio_at_the_capped_learning_rate(tmp_path: Path):
+def test_the_wide_run_sees_the_same_audio_at_the_square_root_learning_rate(tmp_path: Path):
     steps = lane_steps(800)
     one = train_command(tmp_path, tmp_path / "a", lanes=1, steps=steps[1], seed=0)
     wide = train_command(tmp_path, tmp_path / "b", lanes=LANES, steps=steps[LANES], seed=0)
     assert int(_flag(one, "--max-steps")) == LANES * int(_flag(wide, "--max-steps"))  # equal segments
     assert "--batch-size" not in one and int(_flag(wide, "--batch-size")) == LANES
-    assert float(_flag(wide, "--lr")) == float(WIDE_LR) > PRESETS["cpu-recipe"]["lr"]
+    one_lane_lr = PRESETS["cpu-recipe"]["lr"]
+    assert float(_flag(wide, "--lr")) == float(WIDE_LR) > one_lane_lr
+    assert float(WIDE_LR) == pytest.approx(min(one_lane_lr * math.sqrt(LANES), WIDE_LR_CAP), rel=0.01)
     assert int(_flag(wide, "--warmup-steps")) * LANES <= PRESETS["cpu-recipe"]["warmup_steps"]  # same audio share
     assert _flag(one, "--preset") == _flag(wide, "--preset") == "cpu-recipe"
 
