@@ -4,8 +4,9 @@
 
 One training step (forward + backward) from a carried state on the same random features [B=8, 10 s = 1000
 frames, 80], one torch thread, best of ``repeats`` (the timing helpers of ``bench_encoders_xlstm``, shared
-with ``bench_encoders_rwkv``).  Sizes: ``xlstm`` at its defaults (hidden 256, m,m,s,m: 1.96 M parameters)
-and m-only (m,m,m,m: 1.94 M; this row only), ``rwkv7`` with 2 layers (1.99 M), ``lucyrnn`` with 4 layers at
+with ``bench_encoders_rwkv``).  Sizes: ``xlstm`` at its defaults (hidden 256, m,m,s,m: 1.96 M parameters),
+m-only (m,m,m,m: 1.94 M) and l-only (two xLSTM-7B blocks, l,l at hidden 264: 1.97 M; both this row only),
+``rwkv7`` with 2 layers (1.99 M), ``lucyrnn`` with 4 layers at
 hidden 264 (1.98 M) (both also in ``mode="recurrent"``: the same weights, frame by frame) and ``lstm`` with
 2 layers at the hidden width whose count is closest (312: 1.96 M).  Ratios are to lstm, plus chunkwise
 over recurrent for each encoder that has both forms.  The kernels alone: row ``kernels``.
@@ -24,8 +25,10 @@ EQUAL_SIZE = (
     ("lucyrnn recurrent", "lucyrnn", {"hidden_dim": 264, "mode": "recurrent"}),
 )
 LSTM_HIDDEN = 312  # 2 layers, 1.96 M parameters: the closest to xlstm's 1.96 M
-# timed in this row only (not streamed by ``streaming``): xlstm without its sLSTM block, 4 mLSTM blocks (1.94 M)
-THIS_ROW_ONLY = (("xlstm m-only", "xlstm", {"pattern": "m,m,m,m"}),)
+# timed in this row only (not streamed by ``streaming``): xlstm without its sLSTM block, 4 mLSTM blocks (1.94 M);
+# 2 xLSTM-7B mLSTM blocks (statecatcher_xlstm.large_block) at the width whose count is closest (264: 1.97 M)
+THIS_ROW_ONLY = (("xlstm m-only", "xlstm", {"pattern": "m,m,m,m"}),
+                 ("xlstm l-only", "xlstm", {"pattern": "l,l", "hidden_dim": 264}))
 
 
 def equal_size_encoders() -> dict[str, tuple[str, dict]]:

@@ -33,7 +33,7 @@ from statecatcher.tokenizer_utils import tokenizer_payload  # noqa: E402
 ENCODER_OPTIONS = {
     "lstm": {"hidden_dim": 64, "num_layers": 2},
     "rwkv7": {"hidden_dim": 64, "num_layers": 2, "head_size": 16},
-    "xlstm": {"hidden_dim": 64, "pattern": "m,s", "num_heads": 4},
+    "xlstm": {"hidden_dim": 64, "pattern": "m,s,l", "num_heads": 4},
 }
 TEXTS = ["the quick brown fox jumps over the lazy dog", "a stateful encoder carries its state across chunks",
          "long recordings and podcasts with many speakers"] * 20
@@ -122,7 +122,8 @@ def test_the_graph_carries_the_state_across_chunks(exported):
                       "rwkv7": [*frontend, *(f"layers.{i}.{k}" for i in range(2) for k in ("att_shift", "wkv",
                                                                                            "ffn_shift"))],
                       "xlstm": [*frontend, *(f"blocks.0.{k}" for k in ("C", "n", "m", "conv")),
-                                *(f"blocks.1.{k}" for k in ("h", "c", "n", "m", "conv"))]}
+                                *(f"blocks.1.{k}" for k in ("h", "c", "n", "m", "conv")),
+                                *(f"blocks.2.{k}" for k in ("C", "n", "m"))]}
     assert graph.state_names == expected_names[label]
     if label == "lstm-rnnt":  # the predictor's state is explicit too: LSTM (h, c) and the last token
         assert OnnxTransducerParts(export_dir).state_names == ["h", "c", "last"]

@@ -21,7 +21,7 @@ def test_traceable_group_norm_equals_the_package_one():
 
 def test_for_export_is_a_copy_with_traceable_norms_and_the_same_outputs():
     torch.manual_seed(0)
-    encoder = XLSTMEncoder(input_dim=8, hidden_dim=32, pattern="m,s", num_heads=4).eval()
+    encoder = XLSTMEncoder(input_dim=8, hidden_dim=32, pattern="m,s,l", num_heads=4).eval()
     exported = encoder.for_export()
     kinds = lambda module: {type(m) for m in module.modules()}  # noqa: E731
     assert MultiHeadLayerNorm in kinds(encoder) and TraceableMultiHeadLayerNorm not in kinds(encoder)

@@ -1,5 +1,6 @@
 """A tiny xLSTM + linear CTC head memorises a 2-utterance toy task, trained statefully (state carried)."""
 
+import pytest
 import torch
 import torch.nn.functional as F_
 
@@ -7,12 +8,13 @@ from statecatcher.state import detach
 from statecatcher_xlstm.encoder import XLSTMEncoder
 
 
-def test_tiny_xlstm_ctc_overfits_two_utterances_with_carried_state():
+@pytest.mark.parametrize("pattern", ["m,s", "l,l"])
+def test_tiny_xlstm_ctc_overfits_two_utterances_with_carried_state(pattern):
     torch.manual_seed(0)
     vocab, segments, frames = 6, 2, 32                    # 2 lanes x 2 segments of 32 frames (8 outputs each)
     feats = torch.randn(2, segments * frames, 8)
     targets = torch.randint(1, vocab, (2, segments, 3))   # 3 tokens per segment, blank = 0
-    encoder = XLSTMEncoder(input_dim=8, hidden_dim=32, pattern="m,s", num_heads=2, subsampling=4, chunk_size=4)
+    encoder = XLSTMEncoder(input_dim=8, hidden_dim=32, pattern=pattern, num_heads=2, subsampling=4, chunk_size=4)
     head = torch.nn.Linear(32, vocab)
     optimizer = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=1e-2)
 

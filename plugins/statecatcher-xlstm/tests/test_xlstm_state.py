@@ -8,11 +8,12 @@ from xlstm.blocks.slstm.src.vanilla import slstm_pointwise_function_registry
 from statecatcher.state import detach, leaves, max_abs_diff, reset_lanes, select_lanes
 from statecatcher_xlstm.blocks import MLSTMBlock, SLSTMBlock
 from statecatcher_xlstm.encoder import XLSTMEncoder
+from statecatcher_xlstm.large_block import LargeMLSTMBlock
 
 
 def tiny_encoder(**options) -> XLSTMEncoder:
     torch.manual_seed(0)
-    return XLSTMEncoder(input_dim=8, hidden_dim=32, pattern="m,s,m", num_heads=2, subsampling=2, chunk_size=4,
+    return XLSTMEncoder(input_dim=8, hidden_dim=32, pattern="m,s,m,l", num_heads=2, subsampling=2, chunk_size=4,
                         **options)
 
 
@@ -44,14 +45,15 @@ def test_init_state_dtype_follows_the_module_and_is_lane_first():
     assert all(leaf.shape[0] == 3 for leaf in leaves(encoder.init_state(3)))
 
 
-@pytest.mark.parametrize("block_type", [MLSTMBlock, SLSTMBlock])
+@pytest.mark.parametrize("block_type", [MLSTMBlock, SLSTMBlock, LargeMLSTMBlock])
 def test_padded_frames_leave_the_block_state_bit_for_bit(block_type):
     """Same kernel chunk layout, with and without garbage after the last valid frame: identical state."""
     torch.manual_seed(0)
     extra = {"backend": "vanilla"} if block_type is SLSTMBlock else {}
-    block = block_type(16, 2, 3, 0, 1, **extra).double()
+    block = LargeMLSTMBlock(16, 2) if block_type is LargeMLSTMBlock else block_type(16, 2, 3, 0, 1, **extra)
+    block = block.double()
     kernel = get_mlstm_kernel("chunkwise--native_autograd")
-    call = (lambda x, n, s: block(x, n, s, kernel, 4)) if block_type is MLSTMBlock else block
+    call = block if block_type is SLSTMBlock else (lambda x, n, s: block(x, n, s, kernel, 4))
     x = torch.randn(2, 8, 16, dtype=torch.float64)
     start = block.init_state(2, dtype=torch.float64)
     with torch.no_grad():
@@ -89,7 +91,7 @@ def test_a_reset_lane_evolves_like_a_fresh_lane_alone():
 def test_gradient_through_an_undetached_state_is_exact():
     """With ``--tbptt-segments 2`` the second segment's loss backpropagates into the first through the state."""
     torch.manual_seed(0)
-    encoder = XLSTMEncoder(input_dim=4, hidden_dim=16, pattern="m,s", num_heads=2, subsampling=2, chunk_size=4)
+    encoder = XLSTMEncoder(input_dim=4, hidden_dim=16, pattern="m,s,l", num_heads=2, subsampling=2, chunk_size=4)
     encoder = encoder.double()
     second = torch.randn(2, 6, 4, dtype=torch.float64)
     lengths = torch.tensor([6, 3])

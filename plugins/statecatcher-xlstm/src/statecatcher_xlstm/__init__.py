@@ -8,7 +8,8 @@ def register_encoders(register):
     register("xlstm", "statecatcher_xlstm.encoder:XLSTMEncoder",
              description="xLSTM blocks (mLSTM via mlstm_kernels chunkwise, sLSTM via xlstm), exact state carry",
              options={"hidden_dim": "model width D (also the encoder's output size)",
-                      "pattern": "block pattern, comma-separated: m = mLSTM block, s = sLSTM block",
+                      "pattern": "block pattern, comma-separated: m = mLSTM block, s = sLSTM block, "
+                                 "l = xLSTM-7B mLSTM block (no up-projection or conv, SwiGLU FFN)",
                       "num_heads": "heads per block (hidden_dim must divide by it)",
                       "conv_kernel": "causal conv kernel inside each block, in frames",
                       "subsampling": "frame-rate reduction of the causal front end (4: 10 ms -> 40 ms)",

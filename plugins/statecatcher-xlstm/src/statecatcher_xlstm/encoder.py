@@ -2,11 +2,15 @@
 
 ``feats[B,T,F] -> CausalSubsampling (factor s) -> [B,T',D] -> blocks per pattern (e.g. m,m,s,m) -> [B,T',D]``
 
+Blocks: ``m`` the package's mLSTM block, ``s`` its sLSTM block, ``l`` the xLSTM-7B mLSTM block
+(:mod:`statecatcher_xlstm.large_block`: no up-projection or conv, SwiGLU feed-forward; the fast one on a CPU).
+
 State (lane axis first on every leaf)::
 
     {"frontend": CausalSubsampling state,
      "blocks": [ {"C" [B,H,K,V], "n" [B,H,K], "m" [B,H], "conv" [B,k-1,I]}   mLSTM block
-                 {"h", "c", "n", "m" [B,D], "conv" [B,k-1,D]}              sLSTM block   ... ]}
+                 {"h", "c", "n", "m" [B,D], "conv" [B,k-1,D]}              sLSTM block
+                 {"C" [B,H,K/2,V], "n" [B,H,K/2], "m" [B,H]}               xLSTM-7B mLSTM block   ... ]}
 
 The mLSTM kernel is picked per call from the input's device (``backend``); the sLSTM cell backend is
 fixed when the model is built (``slstm_backend``; ``auto`` = ``cuda`` when CUDA is available), because the
@@ -25,15 +29,19 @@ from statecatcher.nn import CausalSubsampling, valid_mask
 
 from .backends import MLSTM_KERNELS, choose_mlstm_backend, choose_slstm_backend
 from .blocks import MLSTMBlock, SLSTMBlock
+from .large_block import LargeMLSTMBlock
+
+BLOCK_KINDS = {"m": "mLSTM", "s": "sLSTM", "l": "xLSTM-7B mLSTM"}
 
 
 def parse_pattern(pattern: str | Sequence[str]) -> list[str]:
-    """``"m,m,s,m"`` (or a list) -> ``["m", "m", "s", "m"]``; anything but ``m``/``s`` is a ValueError."""
+    """``"m,m,s,m"`` (or a list) -> ``["m", "m", "s", "m"]``; anything but ``m``/``s``/``l`` is a ValueError."""
     tokens = pattern.split(",") if isinstance(pattern, str) else list(pattern)
     tokens = [str(t).strip().lower() for t in tokens]
-    bad = [t for t in tokens if t not in ("m", "s")]
+    bad = [t for t in tokens if t not in BLOCK_KINDS]
     if not tokens or bad:
-        raise ValueError(f"xlstm pattern {pattern!r} (--xlstm-pattern): blocks must be 'm' (mLSTM) or 's' (sLSTM), "
+        kinds = ", ".join(f"'{kind}' ({name})" for kind, name in BLOCK_KINDS.items())
+        raise ValueError(f"xlstm pattern {pattern!r} (--xlstm-pattern): blocks must be {kinds}, "
                          f"comma-separated, e.g. 'm,m,s,m'; got {bad or 'no blocks'}")
     return tokens
 
@@ -54,6 +62,7 @@ class XLSTMEncoder(nn.Module):
         n = len(self.pattern)
         self.blocks = nn.ModuleList(
             MLSTMBlock(hidden_dim, num_heads, conv_kernel, idx, n) if kind == "m"
+            else LargeMLSTMBlock(hidden_dim, num_heads) if kind == "l"
             else SLSTMBlock(hidden_dim, num_heads, conv_kernel, idx, n, self.slstm_backend)
             for idx, kind in enumerate(self.pattern))
         self.dropout = nn.Dropout(dropout)
@@ -82,7 +91,7 @@ class XLSTMEncoder(nn.Module):
         kernel = get_mlstm_kernel(MLSTM_KERNELS[choose_mlstm_backend(x.device, self.backend)])
         block_states = []
         for block, block_state in zip(self.blocks, state["blocks"], strict=True):
-            if isinstance(block, MLSTMBlock):
+            if isinstance(block, (MLSTMBlock, LargeMLSTMBlock)):
                 x, block_state = block(x, out_lengths, block_state, kernel, self.chunk_size)
             else:
                 x, block_state = block(x, out_lengths, block_state)
