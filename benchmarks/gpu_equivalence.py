@@ -44,7 +44,8 @@ def rwkv_kernel(version: int):
 
 def mlstm_triton(ctx: Context) -> dict:
     backend, stand_in = ctx.stand_in("triton", "native")
-    reference = build_encoder("xlstm", ctx, pattern="m,m", backend="native")
+    # both mLSTM block kinds: the package's (q/k/v of one width) and the xLSTM-7B one (q/k at half v's width)
+    reference = build_encoder("xlstm", ctx, pattern="m,l", backend="native")
     candidate = copy.deepcopy(reference)
     candidate.backend = backend
     return compare_encoders(ctx, reference, candidate, stand_in)
