@@ -10,7 +10,7 @@ State (lane axis first on every leaf)::
     {"frontend": CausalSubsampling state,
      "blocks": [ {"C" [B,H,K,V], "n" [B,H,K], "m" [B,H], "conv" [B,k-1,I]}   mLSTM block
                  {"h", "c", "n", "m" [B,D], "conv" [B,k-1,D]}              sLSTM block
-                 {"C" [B,H,K/2,V], "n" [B,H,K/2], "m" [B,H]}               xLSTM-7B mLSTM block   ... ]}
+                 {"C" [B,H,D/2H,D/H], "n" [B,H,D/2H], "m" [B,H]}           xLSTM-7B mLSTM block   ... ]}
 
 The mLSTM kernel is picked per call from the input's device (``backend``); the sLSTM cell backend is
 fixed when the model is built (``slstm_backend``; ``auto`` = ``cuda`` when CUDA is available), because the
