@@ -46,6 +46,37 @@ def causal_conv(conv: nn.Conv1d, x: torch.Tensor, lengths: torch.Tensor,
     return y, new_cache
 
 
+def mlstm_cell_state(batch_size: int, num_heads: int, k_dim: int, v_dim: int, device=None,
+                     dtype=None) -> dict[str, torch.Tensor]:
+    """Zero mLSTM cell state: ``C[B, H, K, V]``, ``n[B, H, K]``, ``m[B, H]`` (K, V per head)."""
+    zeros = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)
+    return {"C": zeros(batch_size, num_heads, k_dim, v_dim), "n": zeros(batch_size, num_heads, k_dim),
+            "m": zeros(batch_size, num_heads)}
+
+
+def run_mlstm_cell(kernel, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i: torch.Tensor, f: torch.Tensor,
+                   lengths: torch.Tensor, state: dict[str, torch.Tensor], num_heads: int, chunk_size: int,
+                   dtype: torch.dtype) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The mLSTM cell over ``q, k, v [B, N, H*DK|DV]`` and gate pre-activations ``i, f [B, N, H]`` from the
+    carried ``state`` (cast to ``dtype``) -> ``(h [B, H, N, DV], {"C", "n", "m"})``.
+
+    Padded frames (past ``lengths``) get identity gates, and so do the frames that pad ``N`` to a multiple of
+    ``chunk_size`` for the chunkwise kernel: the state leaves them bit for bit.
+    """
+    B, N, _ = q.shape
+    valid = valid_mask(lengths, N)[..., None]                                      # [B, N, 1]
+    i = torch.where(valid, i, -GATE_PAD)
+    f = torch.where(valid, f, GATE_PAD)
+    pad = -N % chunk_size
+    heads = lambda t: F_.pad(t.view(B, N, num_heads, -1).transpose(1, 2), (0, 0, 0, pad))
+    gate = lambda t, value: F_.pad(t.transpose(1, 2), (0, pad), value=value)
+    h, (C, n, m) = kernel(heads(q), heads(k), heads(v), gate(i, -GATE_PAD), gate(f, GATE_PAD),
+                          c_initial=state["C"].to(dtype), n_initial=state["n"].to(dtype),
+                          m_initial=state["m"].to(dtype)[..., None], return_last_states=True,
+                          chunk_size=chunk_size)
+    return h[:, :, :N], {"C": C, "n": n, "m": m[..., 0]}
+
+
 class MLSTMBlock(nn.Module):
     """``xlstm`` mLSTM block run by an ``mlstm_kernels`` chunkwise kernel with carried ``(C, n, m)``.
 
@@ -64,10 +95,9 @@ class MLSTMBlock(nn.Module):
         self.num_heads, self.head_dim, self.conv_kernel = num_heads, self.inner_dim // num_heads, conv_kernel
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> dict[str, torch.Tensor]:
-        B, H, K = batch_size, self.num_heads, self.head_dim
-        zeros = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)
-        return {"C": zeros(B, H, K, K), "n": zeros(B, H, K), "m": zeros(B, H),
-                "conv": zeros(B, self.conv_kernel - 1, self.inner_dim)}
+        conv = torch.zeros(batch_size, self.conv_kernel - 1, self.inner_dim, device=device, dtype=dtype)
+        return {**mlstm_cell_state(batch_size, self.num_heads, self.head_dim, self.head_dim, device, dtype),
+                "conv": conv}
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: dict[str, torch.Tensor],
                 kernel, chunk_size: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -78,22 +108,12 @@ class MLSTMBlock(nn.Module):
         x_conv = layer.conv_act_fn(x_conv)
         q, k, v = layer.q_proj(x_conv), layer.k_proj(x_conv), layer.v_proj(x_mlstm)
         gates_in = torch.cat([q, k, v], dim=-1)
-        valid = valid_mask(lengths, N)[..., None]                                  # [B, N, 1]
-        i = torch.where(valid, cell.igate(gates_in), -GATE_PAD)                   # [B, N, H]
-        f = torch.where(valid, cell.fgate(gates_in), GATE_PAD)
-
-        # the chunkwise kernel wants N % chunk_size == 0: pad with frames whose gates are identity
-        pad = -N % chunk_size
-        heads = lambda t: F_.pad(t.view(B, N, self.num_heads, -1).transpose(1, 2), (0, 0, 0, pad))
-        gate = lambda t, value: F_.pad(t.transpose(1, 2), (0, pad), value=value)
-        h, (C, n, m) = kernel(heads(q), heads(k), heads(v), gate(i, -GATE_PAD), gate(f, GATE_PAD),
-                              c_initial=state["C"].to(x.dtype), n_initial=state["n"].to(x.dtype),
-                              m_initial=state["m"].to(x.dtype)[..., None], return_last_states=True,
-                              chunk_size=chunk_size)
-        h = cell.outnorm(h[:, :, :N]).transpose(1, 2).reshape(B, N, self.inner_dim)
+        h, cell_state = run_mlstm_cell(kernel, q, k, v, cell.igate(gates_in), cell.fgate(gates_in), lengths, state,
+                                       self.num_heads, chunk_size, x.dtype)
+        h = cell.outnorm(h).transpose(1, 2).reshape(B, N, self.inner_dim)
         h = (h + layer.learnable_skip * x_conv) * layer.ogate_act_fn(z)
         x = x + layer.dropout(layer.proj_down(h))
-        return x, {"C": C, "n": n, "m": m[..., 0], "conv": conv_cache}
+        return x, {**cell_state, "conv": conv_cache}
 
 
 def slstm_pointwise_lane_local(Wx, Ry, b, states, constants):

@@ -13,20 +13,17 @@ State (lane axis first): ``C[B, H, Kqk, Kv]``, ``n[B, H, Kqk]``, ``m[B, H]``: no
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F_
 from torch import nn
 from xlstm.components.init import bias_linspace_init_
 from xlstm.xlstm_large.components import soft_cap
 from xlstm.xlstm_large.model import mLSTMBlock, xLSTMLargeConfig
 
-from statecatcher.nn import valid_mask
-
-from .blocks import GATE_PAD
+from .blocks import mlstm_cell_state, run_mlstm_cell
 
 
 class LargeMLSTMBlock(nn.Module):
     """``xlstm.xlstm_large`` mLSTM block + SwiGLU FFN, run by an ``mlstm_kernels`` chunkwise kernel with
-    carried ``(C, n, m)``; padded frames get identity gates (as in :class:`~statecatcher_xlstm.blocks.MLSTMBlock`)."""
+    carried ``(C, n, m)`` through :func:`~statecatcher_xlstm.blocks.run_mlstm_cell`, as the ``m`` block is."""
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -49,29 +46,19 @@ class LargeMLSTMBlock(nn.Module):
             nn.init.normal_(layer.igate_preact.bias, mean=0.0, std=0.1)
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> dict[str, torch.Tensor]:
-        B, H = batch_size, self.num_heads
-        K, V = self.qk_dim // H, self.v_dim // H
-        zeros = lambda *shape: torch.zeros(*shape, device=device, dtype=dtype)
-        return {"C": zeros(B, H, K, V), "n": zeros(B, H, K), "m": zeros(B, H)}
+        H = self.num_heads
+        return mlstm_cell_state(batch_size, H, self.qk_dim // H, self.v_dim // H, device, dtype)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: dict[str, torch.Tensor],
                 kernel, chunk_size: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         block, layer = self.block, self.block.mlstm_layer
         B, N, _ = x.shape
         x_norm = block.norm_mlstm(x)
-        valid = valid_mask(lengths, N)[..., None]                                      # [B, N, 1]
-        i = torch.where(valid, soft_cap(layer.igate_preact(x_norm), self.gate_soft_cap), -GATE_PAD)
-        f = torch.where(valid, soft_cap(layer.fgate_preact(x_norm), self.gate_soft_cap), GATE_PAD)
-
-        pad = -N % chunk_size  # the chunkwise kernel wants N % chunk_size == 0: identity-gate frames
-        heads = lambda t: F_.pad(t.view(B, N, self.num_heads, -1).transpose(1, 2), (0, 0, 0, pad))
-        gate = lambda t, value: F_.pad(t.transpose(1, 2), (0, pad), value=value)
-        h, (C, n, m) = kernel(heads(layer.q(x_norm)), heads(layer.k(x_norm)), heads(layer.v(x_norm)),
-                              gate(i, -GATE_PAD), gate(f, GATE_PAD),
-                              c_initial=state["C"].to(x.dtype), n_initial=state["n"].to(x.dtype),
-                              m_initial=state["m"].to(x.dtype)[..., None], return_last_states=True,
-                              chunk_size=chunk_size)
-        h = layer.multihead_norm(h[:, :, :N].transpose(1, 2)).reshape(B, N, self.v_dim)   # [B, N, V]
+        i = soft_cap(layer.igate_preact(x_norm), self.gate_soft_cap)                      # [B, N, H]
+        f = soft_cap(layer.fgate_preact(x_norm), self.gate_soft_cap)
+        h, cell_state = run_mlstm_cell(kernel, layer.q(x_norm), layer.k(x_norm), layer.v(x_norm), i, f, lengths,
+                                       state, self.num_heads, chunk_size, x.dtype)
+        h = layer.multihead_norm(h.transpose(1, 2)).reshape(B, N, self.v_dim)             # [B, N, V]
         x = x + layer.out_proj(layer.ogate_act_fn(layer.ogate_preact(x_norm)) * h)
         x = x + block.ffn(block.norm_ffn(x))
-        return x, {"C": C, "n": n, "m": m[..., 0]}
+        return x, cell_state
