@@ -486,7 +486,8 @@ def test_drill_13_every_user_error_is_one_line_without_a_traceback(corpus, train
     cases = [  # (arguments, what the one error line says, exit code)
         (["run", *local, "--data", f"local:{tmp_path / 'nope'}"], f"local data source: '{tmp_path / 'nope'}' is "
                                                                   "not a folder", 1),
-        (["run", *local, "--lstm-hidden-dim", "-5"], "lstm: num_layers and hidden_dim must be >= 1, got 1, -5", 1),
+        (["run", *local, "--lstm-hidden-dim", "-5"],  # refused on the meta device, before the data is read
+         "encoder 'lstm' + loss 'ctc': lstm: num_layers and hidden_dim must be >= 1, got 1, -5", 2),
         (["run", *local, "--device", "gpu9"], "config key 'device': must be auto, cpu, mps, cuda or cuda:N", 2),
         (["run", *local, "--run-dir", str(a_file)], f"Invalid value for --run-dir: {a_file} exists and is not a "
                                                     "folder", 2),

@@ -76,6 +76,9 @@ MODELS = {"lstm": ("lstm", "ctc", None), "rwkv7": ("rwkv7", "ctc", None), "xlstm
 # never aligned with the 64-frame graph chunks, and a bound random weights exceed
 ENCODER_EXTRA = {"lstm-clip": {"cell_clip": 0.5, "clip_every": 3}}
 MODELS["lstm-clip"] = ("lstm", "ctc", None)
+# the front end's options: a convolution along the mel axis and the running mean per bin (a state leaf)
+ENCODER_EXTRA["rwkv7-frontend"] = {"freq_channels": 4, "cmn_frames": 50}
+MODELS["rwkv7-frontend"] = ("rwkv7", "ctc", None)
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -121,6 +124,9 @@ def test_the_graph_carries_the_state_across_chunks(exported):
                       "lstm-clip": [*frontend, "h", "c", "position"],
                       "rwkv7": [*frontend, *(f"layers.{i}.{k}" for i in range(2) for k in ("att_shift", "wkv",
                                                                                            "ffn_shift"))],
+                      "rwkv7-frontend": [*frontend, "frontend.cmn_mean",
+                                         *(f"layers.{i}.{k}" for i in range(2) for k in ("att_shift", "wkv",
+                                                                                        "ffn_shift"))],
                       "xlstm": [*frontend, *(f"blocks.0.{k}" for k in ("C", "n", "m", "conv")),
                                 *(f"blocks.1.{k}" for k in ("h", "c", "n", "m", "conv")),
                                 *(f"blocks.2.{k}" for k in ("C", "n", "m"))]}

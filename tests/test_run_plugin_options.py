@@ -98,7 +98,23 @@ def test_misspelt_encoder_opt_names_the_option_and_the_plugin(training_must_not_
     assert result.exit_code == 2
     expected = "encoder 'xlstm' (statecatcher-xlstm 0.1.0) has no option 'patern' (did you mean 'pattern'?)"
     assert expected in result.output
-    assert "Its options: backend, chunk_size, conv_kernel, dropout, hidden_dim, num_heads, pattern" in result.output
+    assert ("Its options: backend, chunk_size, cmn_frames, conv_kernel, dropout, freq_channels, hidden_dim, "
+            "num_heads, pattern" in " ".join(result.output.split()))
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--encoder", "rwkv7", "--rwkv7-hidden-dim", "33"],
+     "encoder 'rwkv7' + loss 'ctc': RWKV encoder option hidden_dim=33 must be a multiple of head_size=32"),
+    (["--encoder", "lstm", "--lstm-freq-channels", "-3"],
+     "encoder 'lstm' + loss 'ctc': front end option freq_channels=-3 must be >= 0"),
+    (["--encoder", "xlstm", "--xlstm-pattern", "m,q"], "encoder 'xlstm' + loss 'ctc': "),
+])
+def test_an_option_value_the_plugin_refuses_fails_before_any_data_is_touched(flags, message, training_must_not_start):
+    """The model is built on the meta device first: the plugin's own error, one line, exit 2, and no run
+    directory or data (before, it came after the data source was opened, or the embedded corpus synthesised)."""
+    result = run(*flags, *NO_DATA)
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
 
 
 def test_misspelt_or_mistyped_config_keys_fail_naming_key_and_file(tmp_path, training_must_not_start):

@@ -84,6 +84,7 @@ def test_help_shows_the_chosen_plugins_flags_only(toy):
 def test_flags_file_and_generic_options_merge_into_encoder_options(toy, tmp_path, monkeypatch):
     seen = {}
     monkeypatch.setattr("statecatcher.train.loop.train", lambda config: seen.setdefault("config", config) and 1 / 0)
+    monkeypatch.setattr("statecatcher.train.loop.check_model_builds", lambda config: None)  # toys build no model
     (tmp_path / "run.toml").write_text('encoder = "toy"\n[encoder_options]\nwidth = 0.5\nmode = "slow"\n')
     result = CliRunner().invoke(cli, [
         "run", "--config", str(tmp_path / "run.toml"), "--toy-pattern", "m,m", "--no-toy-causal",

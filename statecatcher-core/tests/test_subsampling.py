@@ -16,6 +16,7 @@ from statecatcher.testing.checks import (
 )
 
 SHAPES = [(4, 3), (1, 1), (1, 3), (3, 1), (2, 5)]  # (factor, kernel), including the degenerate ones
+FREQ_CHANNELS = [0, 3]  # without and with the convolution along the mel axis
 
 
 class FrontEnd(CausalSubsampling):
@@ -26,16 +27,20 @@ class FrontEnd(CausalSubsampling):
         return self.factor
 
 
+@pytest.mark.parametrize("freq_channels", FREQ_CHANNELS)
 @pytest.mark.parametrize(("factor", "kernel"), SHAPES)
-def test_chunked_equals_whole_for_every_factor_and_kernel(factor, kernel):
-    make = lambda: FrontEnd(input_dim=5, output_dim=7, factor=factor, kernel=kernel)
+def test_chunked_equals_whole_for_every_factor_and_kernel(factor, kernel, freq_channels):
+    make = lambda: FrontEnd(input_dim=5, output_dim=7, factor=factor, kernel=kernel, freq_channels=freq_channels,
+                            freq_kernel=3)
     check_chunk_invariance(make, dtype=torch.float64, atol=1e-10, num_chunkings=4)
     check_state_roundtrip(make, dtype=torch.float64, atol=1e-10)
 
 
+@pytest.mark.parametrize("freq_channels", FREQ_CHANNELS)
 @pytest.mark.parametrize(("factor", "kernel"), SHAPES)
-def test_padding_and_other_lanes_never_matter(factor, kernel):
-    make = lambda: FrontEnd(input_dim=5, output_dim=7, factor=factor, kernel=kernel)
+def test_padding_and_other_lanes_never_matter(factor, kernel, freq_channels):
+    make = lambda: FrontEnd(input_dim=5, output_dim=7, factor=factor, kernel=kernel, freq_channels=freq_channels,
+                            freq_kernel=3)
     check_padding_invariance(make, dtype=torch.float64, atol=1e-10, garbage=1e6)
     check_lane_independence(make, dtype=torch.float64, atol=1e-10)
     check_reset(make, dtype=torch.float64)
@@ -81,6 +86,38 @@ def test_first_output_matches_a_hand_computed_reference():
     assert torch.allclose(out[0, 0], expected[0], atol=1e-12)
 
 
+def test_frequency_convolution_matches_a_hand_computed_conv2d_reference():
+    """With ``freq_channels`` the first stage is a 2-D convolution over (stack, mel) with the stack as its time
+    kernel: checked against ``F.conv2d`` on the stack, then the second convolution, flatten and projection."""
+    torch.manual_seed(0)
+    frontend = CausalSubsampling(input_dim=9, output_dim=7, factor=2, kernel=1, freq_channels=3,
+                                 freq_kernel=3).double()
+    feats = torch.randn(1, 2, 9, dtype=torch.float64)
+    out, n_out, _ = frontend(feats, torch.tensor([2]), frontend.init_state(1))
+    first, second = frontend.freq_conv[0], frontend.freq_conv[2]
+    image = frontend.input_norm(feats)[:, None]                                       # [1, 1, stack 2, mel 9]
+    h = F.silu(F.conv2d(image, first.weight[:, None], first.bias, stride=(1, 2), padding=(0, 1)))  # [1, 3, 1, 5]
+    h = F.silu(F.conv1d(h[:, :, 0], second.weight, second.bias, stride=2, padding=1))  # [1, 3, 3]
+    assert h.shape == (1, 3, 3) and frontend.proj.in_features == 9
+    y = frontend.norm(frontend.proj(h.reshape(1, 9)))
+    expected = F.silu(y @ frontend.conv.weight[:, :, 0].T + frontend.conv.bias)
+    assert n_out.tolist() == [1]
+    assert torch.allclose(out[0, 0], expected[0], atol=1e-12)
+
+
+def test_frequency_convolution_is_shift_equivariant_along_the_mel_axis():
+    """A pattern moved by 4 mel bins (two stride-2 steps) gives the same first-stage features moved by one
+    position: the weight sharing across bins that a per-frame Linear lacks."""
+    torch.manual_seed(0)
+    frontend = CausalSubsampling(input_dim=24, output_dim=7, factor=1, kernel=1, freq_channels=2,
+                                 freq_kernel=3).double()
+    pattern = torch.zeros(1, 1, 24, dtype=torch.float64)
+    pattern[..., 6:10] = torch.tensor([1.0, 3.0, -2.0, 0.5], dtype=torch.float64)
+    shifted = torch.roll(pattern, 4, dims=-1)
+    features = lambda x: frontend.freq_conv(x)                                        # [1, 2, 6]
+    assert torch.allclose(features(shifted)[..., 2:5], features(pattern)[..., 1:4], atol=1e-12)
+
+
 def test_factor_one_kernel_one_state_is_empty_and_output_is_per_frame():
     frontend = _frontend(factor=1, kernel=1)
     state = frontend.init_state(2)
@@ -94,3 +131,9 @@ def test_factor_one_kernel_one_state_is_empty_and_output_is_per_frame():
 def test_rejects_empty_stacks_or_kernels(factor, kernel):
     with pytest.raises(ValueError, match="factor and kernel must be >= 1"):
         CausalSubsampling(5, 7, factor=factor, kernel=kernel)
+
+
+@pytest.mark.parametrize(("channels", "kernel"), [(-1, 5), (4, 4), (4, 0)])
+def test_rejects_negative_channels_or_even_frequency_kernels(channels, kernel):
+    with pytest.raises(ValueError, match="freq_channels=.* freq_kernel="):
+        CausalSubsampling(5, 7, freq_channels=channels, freq_kernel=kernel)

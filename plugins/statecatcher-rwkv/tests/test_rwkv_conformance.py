@@ -15,6 +15,16 @@ class TestRWKV7(EncoderConformance):
         return make_rwkv7(**TINY)
 
 
+class TestRWKV7FrontEndOptions(EncoderConformance):
+    """The front end with its convolution along the mel axis (``freq_channels``) and the running mean per bin
+    (``cmn_frames``), whose mean is one more state leaf."""
+
+    registered_name = "rwkv7"
+
+    def make_encoder(self):
+        return make_rwkv7(**TINY, freq_channels=4, cmn_frames=20)
+
+
 class TestRWKV6(EncoderConformance):
     registered_name = "rwkv6"
 

@@ -14,4 +14,6 @@ def register_encoders(register):
                       "conv_kernel": "kernel of the front end's causal conv, in frames",
                       "dropout": "dropout between LSTM layers",
                       "cell_clip": "bound on the cell state for long streams (0: off; e.g. 10)",
-                      "clip_every": "output frames between cell clips, counted along the stream"})
+                      "clip_every": "output frames between cell clips, counted along the stream",
+                      "freq_channels": "channels of a front-end conv along the mel axis (0: none)",
+                      "cmn_frames": "front end: remove a running mean per mel bin, time constant in frames (0: off)"})

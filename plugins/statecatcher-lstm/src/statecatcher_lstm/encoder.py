@@ -20,6 +20,7 @@ staircase (one more ``nn.LSTM`` call per lane per ``clip_every`` frames).
 State (lane axis first)::
 
     frontend  CausalSubsampling state: stack [B, s-1, F], stack_len [B], conv [B, kernel-1, H]
+              (and cmn_mean [B, F] with cmn_frames)
     h, c      [B, num_layers, H]   (nn.LSTM wants [num_layers, B, H]; transposed on the way in and out)
     position  [B] long, output frames streamed modulo ``clip_every`` (only with ``cell_clip > 0``)
 """
@@ -37,7 +38,8 @@ from statecatcher.nn import CausalSubsampling
 class LSTMEncoder(nn.Module):
     def __init__(self, input_dim: int = 80, hidden_dim: int = 256, num_layers: int = 2,
                  output_dim: int | None = None, subsampling: int = 4, conv_kernel: int = 3, dropout: float = 0.0,
-                 cell_clip: float = 0.0, clip_every: int = 25):
+                 cell_clip: float = 0.0, clip_every: int = 25, freq_channels: int = 0,
+                 cmn_frames: float = 0.0):
         super().__init__()
         if num_layers < 1 or hidden_dim < 1:
             raise ValueError(f"lstm: num_layers and hidden_dim must be >= 1, got {num_layers}, {hidden_dim}")
@@ -47,7 +49,9 @@ class LSTMEncoder(nn.Module):
         self.input_dim, self.hidden_dim, self.num_layers = input_dim, hidden_dim, num_layers
         self.output_dim = output_dim or hidden_dim
         self.subsampling = subsampling
-        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling, kernel=conv_kernel)
+        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling, kernel=conv_kernel,
+                                          freq_channels=freq_channels,
+                                          cmn_frames=cmn_frames)
         self.lstm = nn.LSTM(hidden_dim, hidden_dim, num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0)
         self.proj = nn.Linear(hidden_dim, self.output_dim) if self.output_dim != hidden_dim else nn.Identity()

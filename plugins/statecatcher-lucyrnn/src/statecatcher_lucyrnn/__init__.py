@@ -19,4 +19,6 @@ def register_encoders(register):
                       "mode": "chunkwise (parallel scans, training) or recurrent (frame by frame)",
                       "chunk_len": "chunkwise mode: output frames per chunk of the parallel scans",
                       "subsampling": "frame-rate reduction of the causal front end (4: 10 ms -> 40 ms)",
-                      "conv_kernel": "kernel of the front end's causal conv, in frames"})
+                      "conv_kernel": "kernel of the front end's causal conv, in frames",
+                      "freq_channels": "channels of a front-end conv along the mel axis (0: none)",
+                      "cmn_frames": "front end: remove a running mean per mel bin, time constant in frames (0: off)"})

@@ -7,7 +7,7 @@ state (the original statecatcher's multi-track variant).  Everything is causal.
 
 State (lane axis first on every leaf)::
 
-    frontend               the subsampling front end's frame stack and conv cache
+    frontend               the subsampling front end's frame stack and conv cache (and running mean)
     tracks[i][j].h         [B, H]   layer j of track i: its output at the last valid frame
     tracks[i][j].s         [B, H]   its decayed key-value memory
 
@@ -56,7 +56,8 @@ class LucyRNNEncoder(nn.Module):
 
     def __init__(self, input_dim: int = 80, hidden_dim: int = 256, num_layers: int = 4, num_tracks: int = 1,
                  kv_norm: str = "rms", mode: str = "chunkwise", chunk_len: int = 8, subsampling: int = 4,
-                 conv_kernel: int = 3):
+                 conv_kernel: int = 3, freq_channels: int = 0,
+                 cmn_frames: float = 0.0):
         super().__init__()
         for option, value in (("hidden_dim", hidden_dim), ("num_layers", num_layers), ("num_tracks", num_tracks),
                               ("chunk_len", chunk_len)):
@@ -66,7 +67,9 @@ class LucyRNNEncoder(nn.Module):
             raise ValueError(f"lucyrnn encoder option mode={mode!r}: choose one of {', '.join(MODES)}")
         self.input_dim, self.output_dim, self.subsampling = input_dim, hidden_dim, subsampling
         self.mode, self.chunk_len = mode, chunk_len
-        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling, kernel=conv_kernel)
+        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling, kernel=conv_kernel,
+                                          freq_channels=freq_channels,
+                                          cmn_frames=cmn_frames)
         self.tracks = nn.ModuleList(Track(hidden_dim, num_layers, kv_norm) for _ in range(num_tracks))
         self.merge = nn.Linear(num_tracks * hidden_dim, hidden_dim) if num_tracks > 1 else nn.Identity()
 

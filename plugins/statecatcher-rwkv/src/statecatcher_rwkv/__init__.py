@@ -11,7 +11,9 @@ OPTIONS = {"hidden_dim": "model width D (a multiple of head_size)", "num_layers"
            "chunk_len": "chunkwise mode: output frames computed in parallel per chunk",
            "mode": "chunkwise (training) or recurrent (frame by frame)",
            "backend": "WKV kernel: auto, torch or fla (flash-linear-attention, CUDA)",
-           "lora_dim": "rank of the data-dependent decay/mixing maps (default max(8, hidden_dim // 8))"}
+           "lora_dim": "rank of the data-dependent decay/mixing maps (default max(8, hidden_dim // 8))",
+           "freq_channels": "channels of a front-end conv along the mel axis (0: none)",
+           "cmn_frames": "front end: remove a running mean per mel bin, time constant in frames (0: off)"}
 
 
 @hookimpl

@@ -5,7 +5,7 @@
 
 State (lane axis first on every leaf)::
 
-    frontend                 the subsampling front end's frame stack and conv cache
+    frontend                 the subsampling front end's frame stack and conv cache (and running mean)
     layers[i].att_shift      [B, D]        last valid input frame of the time mix (token shift)
     layers[i].wkv            [B, H, N, N]  matrix state, float32 (float64 when the module is float64)
     layers[i].ffn_shift      [B, D]        last valid input frame of the channel mix
@@ -38,7 +38,8 @@ class RWKVEncoder(nn.Module):
 
     def __init__(self, input_dim: int = 80, hidden_dim: int = 256, num_layers: int = 4, head_size: int = 32,
                  version: int = 7, subsampling: int = 4, chunk_len: int = 16, mode: str = "chunkwise",
-                 backend: str = "auto", lora_dim: int | None = None):
+                 backend: str = "auto", lora_dim: int | None = None, freq_channels: int = 0,
+                 cmn_frames: float = 0.0):
         super().__init__()
         if version not in (6, 7):
             raise ValueError(f"RWKV encoder option version={version!r}: choose 6 or 7")
@@ -53,7 +54,8 @@ class RWKVEncoder(nn.Module):
         self.version, self.head_size, self.chunk_len, self.mode, self.backend = (
             version, head_size, chunk_len, mode, backend)
         lora_dim = lora_dim or max(8, hidden_dim // 8)
-        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling)
+        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling, freq_channels=freq_channels,
+                                          cmn_frames=cmn_frames)
         self.norm_in = nn.LayerNorm(hidden_dim)
         self.blocks = nn.ModuleList(
             RWKVBlock(hidden_dim, head_size, i, num_layers, version, lora_dim) for i in range(num_layers))

@@ -13,6 +13,8 @@ def register_encoders(register):
                       "num_heads": "heads per block (hidden_dim must divide by it)",
                       "conv_kernel": "causal conv kernel inside each block, in frames",
                       "subsampling": "frame-rate reduction of the causal front end (4: 10 ms -> 40 ms)",
+                      "freq_channels": "channels of a front-end conv along the mel axis (0: none)",
+                      "cmn_frames": "front end: remove a running mean per mel bin, time constant in frames (0: off)",
                       "chunk_size": "mLSTM chunkwise-kernel chunk length, in output frames",
                       "backend": "mLSTM kernel: auto (triton on CUDA, else native), native, triton, "
                                  "triton_limit_chunk",

@@ -49,7 +49,8 @@ def parse_pattern(pattern: str | Sequence[str]) -> list[str]:
 class XLSTMEncoder(nn.Module):
     def __init__(self, input_dim: int = 80, hidden_dim: int = 256, pattern: str | Sequence[str] = "m,m,s,m",
                  num_heads: int = 4, conv_kernel: int = 4, subsampling: int = 4, chunk_size: int = 64,
-                 backend: str = "auto", slstm_backend: str = "auto", dropout: float = 0.0):
+                 backend: str = "auto", slstm_backend: str = "auto", dropout: float = 0.0, freq_channels: int = 0,
+                 cmn_frames: float = 0.0):
         super().__init__()
         if conv_kernel < 1 or chunk_size < 1:
             raise ValueError(f"xlstm: conv_kernel and chunk_size must be >= 1, got {conv_kernel}, {chunk_size}")
@@ -58,7 +59,8 @@ class XLSTMEncoder(nn.Module):
         self.input_dim, self.output_dim, self.subsampling = input_dim, hidden_dim, subsampling
         self.pattern, self.backend, self.chunk_size = parse_pattern(pattern), backend, chunk_size
         self.slstm_backend = choose_slstm_backend("cuda" if torch.cuda.is_available() else "cpu", slstm_backend)
-        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling)
+        self.frontend = CausalSubsampling(input_dim, hidden_dim, factor=subsampling, freq_channels=freq_channels,
+                                          cmn_frames=cmn_frames)
         n = len(self.pattern)
         self.blocks = nn.ModuleList(
             MLSTMBlock(hidden_dim, num_heads, conv_kernel, idx, n) if kind == "m"

@@ -131,6 +131,7 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
     from ..configfile import ConfigError
     from ..options import check_plugin_options
     from ..registry import PluginError
+    from ..train.loop import check_model_builds
     from .default_data import fall_back_to_embedded
     from .resolve import resolve
 
@@ -151,6 +152,7 @@ def run(config_path: str | None, nproc: int, api_key: str | None, **values: Any)
         resolve("label_filter", name, _flag("label_filters"))
     try:
         check_plugin_options(config)  # before any data is fetched
+        check_model_builds(config)    # option values the plugins refuse, on the meta device
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     except PluginError as exc:  # a factory that cannot be imported

@@ -37,7 +37,7 @@ import torch
 from ..data.fbank import FeatureConfig
 from ..jsonl import drop_rows_after
 from ..model import build_model
-from ..options import check_plugin_options
+from ..options import PluginOptionError, check_plugin_options
 from ..plugins import get
 from ..text import TextNormalizer
 from ..tokenizer_utils import tokenizer_payload
@@ -85,6 +85,7 @@ def train(config: RunConfig, *, trackers: list[Any] | None = None) -> TrainSumma
     # ------------------------------------------------------------------ setup
     config.validate()
     check_plugin_options(config)  # before any data is touched: misspelt plugin options name the plugin
+    check_model_builds(config)    # and a bad option value (hidden_dim not a multiple of head_size, ...)
     world = init_world(pick_device(config.device))  # under torchrun: this process's rank (docs/distributed.md)
     device, run_dir = world.device, prepare_run_dir(config, world)
     features = FeatureConfig(kind=config.frontend)
@@ -165,6 +166,18 @@ def open_source(config: RunConfig) -> Any:
     """The data source ``NAME:SPEC`` of ``config.data``, with its plugin options."""
     data_name, _, data_spec = config.data.partition(":")
     return get("data_source", data_name).create(data_spec, seed=config.seed, **config.data_options)
+
+
+def check_model_builds(config: RunConfig) -> None:
+    """Build the model on the meta device (no memory, no data): an encoder or loss option value the factory
+    refuses raises :class:`PluginOptionError` naming the plugins, before the data source is opened (or the
+    embedded corpus synthesised)."""
+    try:
+        with torch.device("meta"):
+            build_model(encoder=config.encoder, loss=config.loss, vocab_size=config.vocab_size,
+                        encoder_options=config.encoder_options, loss_options=config.loss_options)
+    except (ValueError, TypeError) as error:
+        raise PluginOptionError(f"encoder {config.encoder!r} + loss {config.loss!r}: {error}") from None
 
 
 def build_tokenizer_and_model(config: RunConfig, source: Any, normalizer: TextNormalizer, features: FeatureConfig,
