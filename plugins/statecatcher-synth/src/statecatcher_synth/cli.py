@@ -53,12 +53,14 @@ def _list_voices(ctx, param, value: bool) -> None:
 @click.option("--segments", type=click.Choice(SEGMENTINGS), default="turns", show_default=True,
               help="Transcript segments: a speaker's consecutive sentences merged up to 30 s (turns), or one per "
                    "sentence, as Whisper tends to emit (sentences).")
+@click.option("--held-out", default=None, type=click.IntRange(min=1),
+              help="Episodes in each of dev and test (the last ones) [default: about a sixth of --episodes].")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="Synthesis processes [default: up to 2].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 @click.option("--list-voices", is_flag=True, expose_value=False, is_eager=True, callback=_list_voices,
               help="List the voices installed here and exit.")
-def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, segments, workers, progress):
+def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, segments, held_out, workers, progress):
     """Synthesize a podcast-like corpus with exact, Whisper-style timed transcripts.
 
     Writes DIR/<id>.flac (16 kHz), DIR/<id>.json (segments with start, end, text, speaker and per-sentence
@@ -70,7 +72,8 @@ def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, segments, wo
     started = time.perf_counter()
     try:
         out = build_corpus(out_dir, episodes=episodes, minutes=minutes, seed=seed, voices=voices,
-                           effects=effects or (), progress=progress, workers=workers, segments=segments)
+                           effects=effects or (), progress=progress, workers=workers, segments=segments,
+                           held_out=held_out)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     wall = time.perf_counter() - started

@@ -7,9 +7,10 @@ Layout of ``out_dir``::
                        "sentences": [{"start", "end", "text"}]}]}    (seconds, whole milliseconds)
     manifest.jsonl    {"id", "audio", "transcript", "duration", "split", "speakers", "voices"} per episode
 
-Split rule (by episode index, independent of the seed): with N >= 3 episodes, the last ``k = max(1,
-round(N / 6))`` are ``test``, the ``k`` before them ``dev``, the rest ``train`` (N = 6: 4/1/1); N = 2 gives
-train/test, N = 1 train.
+Split rule (by episode index, independent of the seed): with N >= 3 episodes, the last ``k`` are ``test``,
+the ``k`` before them ``dev``, the rest ``train``, where ``k`` is ``held_out`` when given and ``max(1,
+round(N / 6))`` otherwise (N = 6: 4/1/1); N = 2 gives train/test, N = 1 train.  A fixed ``held_out`` keeps
+the dev and test sets (and the time a validation takes) the same size as more episodes go to training.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ GENERATOR_VERSION = "1"
 MANIFEST = "manifest.jsonl"
 
 
-def split_of(index: int, episodes: int) -> str:
-    """``train``/``dev``/``test`` for episode ``index`` of ``episodes`` (see the module docstring)."""
+def split_of(index: int, episodes: int, held_out: int | None = None) -> str:
+    """``train``/``dev``/``test`` for episode ``index`` of ``episodes``, ``held_out`` episodes each in dev
+    and test (default: about a sixth; see the module docstring)."""
     if episodes < 3:
         return "test" if episodes == 2 and index == 1 else "train"
-    held_out = max(1, round(episodes / 6))
+    held_out = max(1, round(episodes / 6)) if held_out is None else held_out
     if index >= episodes - held_out:
         return "test"
     return "dev" if index >= episodes - 2 * held_out else "train"
@@ -71,9 +73,11 @@ def build_corpus(
     progress: bool = True,
     workers: int | None = None,
     segments: str = "turns",
+    held_out: int | None = None,
 ) -> Path:
     """Synthesize ``episodes`` podcast-like recordings of ``minutes`` (min, max) each into ``out_dir``;
-    ``segments``: ``turns`` or ``sentences`` (:func:`~statecatcher_synth.transcript.whisper_json`).
+    ``segments``: ``turns`` or ``sentences`` (:func:`~statecatcher_synth.transcript.whisper_json`);
+    ``held_out``: episodes in each of dev and test (default: about a sixth, :func:`split_of`).
 
     The same arguments give byte-identical files, whatever ``workers`` is (default: up to 2 processes).
     ``out_dir`` must be absent or empty.  Returns ``out_dir`` as a Path.
@@ -83,6 +87,9 @@ def build_corpus(
         raise ValueError(f"out_dir {out}: must be absent or an empty directory")
     if episodes < 1:
         raise ValueError(f"episodes: must be >= 1, got {episodes}")
+    if held_out is not None and not (episodes >= 3 and 1 <= held_out and 2 * held_out < episodes):
+        raise ValueError(f"held_out: needs 1 <= HELD_OUT and 2 x HELD_OUT < episodes ({episodes}, at least 3), "
+                         f"so that train keeps an episode; got {held_out}")
     low, high = (float(m) for m in minutes)
     if not 0.0 < low <= high:
         raise ValueError(f"minutes: need 0 < MIN <= MAX, got {low}-{high}")
@@ -99,7 +106,7 @@ def build_corpus(
             audio, transcript, applied = render_episode(plan, clips, effects, seed, segments)
             soundfile.write(out / f"{plan.id}.flac", audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
             (out / f"{plan.id}.json").write_text(json.dumps(transcript, ensure_ascii=False, indent=1) + "\n")
-            rows.append(_manifest_row(plan, transcript["duration"], split_of(plan.index, episodes),
+            rows.append(_manifest_row(plan, transcript["duration"], split_of(plan.index, episodes, held_out),
                                       applied if effects else None))
             bar.episode_done(plan)
     rows.sort(key=lambda row: row["id"])
@@ -131,6 +138,7 @@ def corpus_key(
     voices: list[str] | tuple[str, ...] | None = None,
     effects: list[str] | tuple[str, ...] = (),
     segments: str = "turns",
+    held_out: int | None = None,
 ) -> str:
     """A short hash of everything that decides a corpus' bytes (parameters, generator version, text)."""
     sentences = resources.files("statecatcher_synth").joinpath("data/sentences.txt").read_bytes()
@@ -139,6 +147,7 @@ def corpus_key(
         "voices": list(resolve_voices(voices)), "effects": list(effects), "version": GENERATOR_VERSION,
         "text": hashlib.sha256(sentences).hexdigest(),
         **({"segments": segments} if segments != "turns" else {}),  # older keys stay valid
+        **({"held_out": held_out} if held_out is not None else {}),
     }
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 
