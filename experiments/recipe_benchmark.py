@@ -35,6 +35,7 @@ from experiments.demo import (
     statecatcher,
 )
 from experiments.machine import machine_info
+from experiments.text_overlap import by_text_seen
 from statecatcher.decode.wer import ErrorCounts
 from statecatcher.train.presets import PRESETS
 
@@ -150,7 +151,9 @@ def run_recipe(out: Path, *, seed: int = 0, quick: bool = False) -> dict:
         runs[str(lanes)] = {"steps": run_steps,
                             "train_seconds": round(train_seconds[lanes], 1), **scores[lanes],
                             "best": best_checkpoint(run_dir), "plateau": plateau_exit(run_dir),
-                            "test_by_condition": by_condition(run_dir / "eval.json", corpus)}
+                            "test_by_condition": by_condition(run_dir / "eval.json", corpus),
+                            "test_by_text": by_text_seen(run_dir / "eval.json", corpus),
+                            "test_lm_by_text": by_text_seen(run_dir / "eval-lm.json", corpus)}
     one, wide = runs["1"]["test"]["cer"], runs[str(LANES)]["test"]["cer"]
     result = {"seed": seed, "machine": machine_info(), "corpus": corpus_hours(corpus),
               "synth_seconds": round(synth_seconds, 1),
@@ -171,6 +174,12 @@ def report(result: dict) -> str:
             lines.append("    greedy by condition: " + "; ".join(
                 f"{condition} CER {s['cer']:.1%} / WER {s['wer']:.1%} ({s['episodes']} ep.)"
                 for condition, s in run["test_by_condition"].items()))
+        for decode, key in (("greedy", "test_by_text"), ("beam + LM", "test_lm_by_text")):
+            if run.get(key, {}).get("unseen", {}).get("words"):
+                seen, unseen = run[key]["seen"], run[key]["unseen"]
+                lines.append(f"    {decode}, test sentences also in train ({seen['words']} words) CER "
+                             f"{seen['cer']:.1%} / WER {seen['wer']:.1%}; unseen ({unseen['words']} words) CER "
+                             f"{unseen['cer']:.1%} / WER {unseen['wer']:.1%}")
     lines.append(f"  {LANES} lanes vs 1, held-out CER relative: {result['wide_vs_one_relative_cer']:+.1%} "
                  f"(target within +10 %); targets CER <= {TARGETS['cer']:.0%}, WER <= {TARGETS['wer']:.0%}")
     return "\n".join(lines)

@@ -80,3 +80,31 @@ def test_held_out_scores_are_pooled_by_the_effects_each_episode_got(tmp_path: Pa
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "a", "split": "test"}) + "\n")  # effects unknown
     (tmp_path / "eval.json").write_text(json.dumps([{"recordings": {"a": recordings["a"]}}]))
     assert by_condition(tmp_path / "eval.json", tmp_path) == {}
+
+
+def test_held_out_scores_split_by_whether_a_sentence_was_also_spoken_in_training(tmp_path: Path):
+    from experiments.text_overlap import by_text_seen
+
+    def transcript(name: str, texts: list[str]) -> str:
+        sentences = [{"start": 0.0, "end": 1.0, "text": text} for text in texts]
+        (tmp_path / name).write_text(json.dumps({"segments": [{"text": " ".join(texts), "sentences": sentences}]}))
+        return name
+
+    rows = [{"id": "a", "split": "train", "transcript": transcript("a.json", ["Hello world.", "Good day."])},
+            {"id": "b", "split": "test", "transcript": transcript("b.json", ["Good day!", "New words here."])}]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    recordings = {"b": {"reference": "good day new words here", "hypothesis": "good dy new word here"}}
+    (tmp_path / "eval.json").write_text(json.dumps([{"recordings": recordings}]))
+    # "good day" (+ the space after it: 9 chars, 2 words) lost one character and one word; "new words here"
+    # (14 chars, 3 words) one character and one word
+    assert by_text_seen(tmp_path / "eval.json", tmp_path) == {
+        "seen": {"words": 2, "cer": round(1 / 9, 4), "wer": 0.5},
+        "unseen": {"words": 3, "cer": round(1 / 14, 4), "wer": round(1 / 3, 4)}, "skipped": []}
+    recordings["b"]["reference"] = "good day new words"  # does not line up with the transcript: skipped
+    (tmp_path / "eval.json").write_text(json.dumps([{"recordings": recordings}]))
+    assert by_text_seen(tmp_path / "eval.json", tmp_path)["skipped"] == ["b"]
+    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
+           "best": {"step": 10, "dev_cer": 0.25}, "test_by_text": {"seen": {"words": 2, "cer": 0.1, "wer": 0.5},
+                                                                  "unseen": {"words": 3, "cer": 0.2, "wer": 0.4}}}
+    text = report({"corpus": {}, "wall_seconds": 60.0, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
+    assert "greedy, test sentences also in train (2 words) CER 10.0% / WER 50.0%; unseen (3 words) CER 20.0%" in text
