@@ -55,12 +55,16 @@ def _list_voices(ctx, param, value: bool) -> None:
                    "sentence, as Whisper tends to emit (sentences).")
 @click.option("--held-out", default=None, type=click.IntRange(min=1),
               help="Episodes in each of dev and test (the last ones) [default: about a sixth of --episodes].")
+@click.option("--held-out-text/--shared-text", default=False, show_default=True,
+              help="Dev and test episodes speak only sentences that no train episode speaks (a quarter of the "
+                   "sentence bank kept for them), or every episode draws from the whole bank.")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="Synthesis processes [default: up to 2].")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar on stderr.")
 @click.option("--list-voices", is_flag=True, expose_value=False, is_eager=True, callback=_list_voices,
               help="List the voices installed here and exit.")
-def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, segments, held_out, workers, progress):
+def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, segments, held_out, held_out_text, workers,
+                 progress):
     """Synthesize a podcast-like corpus with exact, Whisper-style timed transcripts.
 
     Writes DIR/<id>.flac (16 kHz), DIR/<id>.json (segments with start, end, text, speaker and per-sentence
@@ -73,7 +77,7 @@ def synth_corpus(out_dir, episodes, minutes, seed, voices, effects, segments, he
     try:
         out = build_corpus(out_dir, episodes=episodes, minutes=minutes, seed=seed, voices=voices,
                            effects=effects or (), progress=progress, workers=workers, segments=segments,
-                           held_out=held_out)
+                           held_out=held_out, held_out_text=held_out_text)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     wall = time.perf_counter() - started

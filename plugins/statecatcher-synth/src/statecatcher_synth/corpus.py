@@ -74,10 +74,15 @@ def build_corpus(
     workers: int | None = None,
     segments: str = "turns",
     held_out: int | None = None,
+    held_out_text: bool = False,
 ) -> Path:
     """Synthesize ``episodes`` podcast-like recordings of ``minutes`` (min, max) each into ``out_dir``;
     ``segments``: ``turns`` or ``sentences`` (:func:`~statecatcher_synth.transcript.whisper_json`);
-    ``held_out``: episodes in each of dev and test (default: about a sixth, :func:`split_of`).
+    ``held_out``: episodes in each of dev and test (default: about a sixth, :func:`split_of`);
+    ``held_out_text``: dev and test episodes speak only sentences of the bank's held-out part and train
+    episodes only the rest (:func:`~statecatcher_synth.text.text_part`), so that no held-out sentence was
+    heard in training.  Off by default: every episode draws from the whole bank (earlier corpora stay
+    byte-identical).
 
     The same arguments give byte-identical files, whatever ``workers`` is (default: up to 2 processes).
     ``out_dir`` must be absent or empty.  Returns ``out_dir`` as a Path.
@@ -98,7 +103,12 @@ def build_corpus(
         raise ValueError(f"segments: must be one of {', '.join(SEGMENTINGS)}, got {segments!r}")
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
 
-    plans = [plan_episode(seed, index, (low, high), voices) for index in range(episodes)]
+    def text(index: int) -> str | None:
+        if not held_out_text:
+            return None
+        return "train" if split_of(index, episodes, held_out) == "train" else "held_out"
+
+    plans = [plan_episode(seed, index, (low, high), voices, text(index)) for index in range(episodes)]
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with BuildProgress(plans, enabled=progress) as bar:
@@ -139,6 +149,7 @@ def corpus_key(
     effects: list[str] | tuple[str, ...] = (),
     segments: str = "turns",
     held_out: int | None = None,
+    held_out_text: bool = False,
 ) -> str:
     """A short hash of everything that decides a corpus' bytes (parameters, generator version, text)."""
     sentences = resources.files("statecatcher_synth").joinpath("data/sentences.txt").read_bytes()
@@ -148,6 +159,7 @@ def corpus_key(
         "text": hashlib.sha256(sentences).hexdigest(),
         **({"segments": segments} if segments != "turns" else {}),  # older keys stay valid
         **({"held_out": held_out} if held_out is not None else {}),
+        **({"held_out_text": True} if held_out_text else {}),
     }
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -71,12 +71,14 @@ def episode_id(index: int) -> str:
     return f"ep{index:04d}"
 
 
-def plan_episode(seed: int, index: int, minutes: tuple[float, float], voices: tuple[str, ...]) -> EpisodePlan:
-    """Plan episode ``index``: 2-4 speakers taking alternating short and long turns, ~``minutes`` long."""
+def plan_episode(seed: int, index: int, minutes: tuple[float, float], voices: tuple[str, ...],
+                 text: str | None = None) -> EpisodePlan:
+    """Plan episode ``index``: 2-4 speakers taking alternating short and long turns, ~``minutes`` long; its
+    sentences come from the whole bank, or with ``text`` from that part of it (:func:`sentence_bank`)."""
     rng = np.random.default_rng([seed, index])
     target = float(rng.uniform(*minutes)) * 60.0
     speakers = _draw_speakers(rng, voices)
-    bank = sentence_bank()
+    bank = sentence_bank(text)
     utterances: list[Utterance] = []
     estimate, current = float(rng.uniform(*EDGE_SILENCE)), -1
     lead_in = estimate
