@@ -103,12 +103,9 @@ def build_corpus(
         raise ValueError(f"segments: must be one of {', '.join(SEGMENTINGS)}, got {segments!r}")
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
 
-    def text(index: int) -> str | None:
-        if not held_out_text:
-            return None
-        return "train" if split_of(index, episodes, held_out) == "train" else "held_out"
-
-    plans = [plan_episode(seed, index, (low, high), voices, text(index)) for index in range(episodes)]
+    splits = [split_of(index, episodes, held_out) for index in range(episodes)]
+    texts = [("train" if split == "train" else "held_out") if held_out_text else None for split in splits]
+    plans = [plan_episode(seed, index, (low, high), voices, texts[index]) for index in range(episodes)]
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with BuildProgress(plans, enabled=progress) as bar:
@@ -116,7 +113,7 @@ def build_corpus(
             audio, transcript, applied = render_episode(plan, clips, effects, seed, segments)
             soundfile.write(out / f"{plan.id}.flac", audio, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
             (out / f"{plan.id}.json").write_text(json.dumps(transcript, ensure_ascii=False, indent=1) + "\n")
-            rows.append(_manifest_row(plan, transcript["duration"], split_of(plan.index, episodes, held_out),
+            rows.append(_manifest_row(plan, transcript["duration"], splits[plan.index],
                                       applied if effects else None))
             bar.episode_done(plan)
     rows.sort(key=lambda row: row["id"])
