@@ -69,3 +69,15 @@ def test_early_stopping_stops_after_patience_validations(tiny_corpus, tmp_path, 
     summary = train(config)
     assert summary.stopped_early and summary.steps == 15
     assert summary.best_dev["step"] == 5
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], []), (["--threads", "1"], [1])])
+def test_eval_threads_sets_torchs_thread_count(validated_run, tiny_corpus, monkeypatch, flag, expected):
+    # two evaluations scored side by side (the recipe benchmark) each take one core instead of torch's default
+    _, run_dir = validated_run
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    result = CliRunner().invoke(cli, ["eval", str(run_dir), "--data", f"local:{tiny_corpus}", "--split", "test",
+                                      "--mode", "segment", *flag])
+    assert result.exit_code == 0, result.output
+    assert calls == expected

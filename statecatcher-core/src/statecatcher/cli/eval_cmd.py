@@ -22,11 +22,15 @@ from .decoder_options import build_search_for_cli, decoder_options
 @click.option("--best", is_flag=True, help="for a run directory: load checkpoints/best.pt (best dev WER) instead "
                                          "of last.pt")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CPU threads for the model (0: torch's own choice); 1 when several evaluations share the cores")
 @decoder_options
 def evaluate(checkpoint: str, data: str, split: str, mode: str, stateless: bool, batch_size: int,
-             segment_seconds: float | None, report_path: str | None, best: bool, device: str, decoder) -> None:
+             segment_seconds: float | None, report_path: str | None, best: bool, device: str, threads: int,
+             decoder) -> None:
     """Evaluate CHECKPOINT (pack, checkpoint or run dir) on a data source split.  With --decoder beam the
     per-segment mode commits to the best hypothesis at every segment end."""
+    import torch
     from rich.console import Console
     from rich.table import Table
 
@@ -35,6 +39,8 @@ def evaluate(checkpoint: str, data: str, split: str, mode: str, stateless: bool,
     from ..decode.pack import load_model
     from .resolve import resolve
 
+    if threads:
+        torch.set_num_threads(threads)
     name, _, spec = data.partition(":")
     source = resolve("data_source", name, "--data").create(spec)
     loaded = load_model(checkpoint, device, which="best" if best else "last")
