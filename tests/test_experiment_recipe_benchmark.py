@@ -108,3 +108,23 @@ def test_held_out_scores_split_by_whether_a_sentence_was_also_spoken_in_training
                                                                   "unseen": {"words": 3, "cer": 0.2, "wer": 0.4}}}
     text = report({"corpus": {}, "wall_seconds": 60.0, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
     assert "greedy, test sentences also in train (2 words) CER 10.0% / WER 50.0%; unseen (3 words) CER 20.0%" in text
+
+
+def test_a_corpus_with_held_out_text_reports_every_test_sentence_unheard():
+    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
+           "best": {"step": 10, "dev_cer": 0.25},
+           "test_by_text": {"seen": {"words": 0, "cer": None, "wer": None}, "unseen": {"words": 3, "cer": 0.2,
+                                                                                      "wer": 0.4}, "skipped": []}}
+    text = report({"corpus": {}, "wall_seconds": 60.0, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
+    assert "greedy: every test sentence unheard in training (3 words)" in text
+
+
+def test_the_two_runs_are_scored_side_by_side_on_one_core_each(monkeypatch, tmp_path: Path):
+    import experiments.recipe_benchmark as recipe
+
+    monkeypatch.setattr(recipe, "statecatcher", lambda *args, **kwargs: None)  # the LM estimate
+    monkeypatch.setattr(recipe, "held_out_scores", lambda run_dir, corpus, out, decodes: decodes)
+    decodes = recipe.score(tmp_path, tmp_path)
+    assert set(decodes) == {"test", "test_lm"}
+    assert all(flags[flags.index("--threads") + 1] == "1" for flags in decodes.values())
+    assert decodes["test_lm"][-len(recipe.LM_DECODING):] == recipe.LM_DECODING
