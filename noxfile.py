@@ -98,7 +98,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def recipe(session: nox.Session) -> None:
-    """The recipe benchmark (experiments/recipe_benchmark.py): 7.3 h of synthetic episodes, --preset cpu-recipe
+    """The recipe benchmark (experiments/recipe_benchmark.py): 14.5 h of synthetic episodes, --preset cpu-recipe
     with one lane and with eight at equal audio, held-out CER/WER (-- --out DIR --seed N --quick)."""
     install_editable(session, *PLUGINS)
     session.run("python", "-m", "experiments.recipe_benchmark", *session.posargs)
