@@ -3,7 +3,7 @@
     python -m experiments.recipe_benchmark --out runs/recipe            # what nox -s recipe runs (~45 min)
     python -m experiments.recipe_benchmark --out DIR --quick            # tiny corpus, a few steps: machinery only
 
-Synthesizes :data:`RECIPE_CORPUS` (~14.6 h: every installed voice, the Debian engines too when present, and
+Synthesizes :data:`RECIPE_CORPUS` (14.5 h: every installed voice, the Debian engines too when present, and
 reverb, noise and telephone on a seeded share of the episodes), then trains ``--preset cpu-recipe`` twice from
 the local corpus *at the same time* (one torch thread each, one core each): one lane for :data:`STEPS` steps,
 and eight lanes for an eighth of the steps (the same audio) with the learning-rate rule of docs/recipes.md.
@@ -46,7 +46,7 @@ from statecatcher.train.presets import PRESETS
 RECIPE_CORPUS = ["--episodes", "192", "--held-out", "8", "--held-out-text", "--minutes", "4-5", "--seed", "7",
                  "--voices", "all", "--effects", "reverb@0.3,noise@0.3,telephone@0.15"]
 QUICK_CORPUS = ["--episodes", "6", "--minutes", "0.3-0.4", "--seed", "7", "--effects", "noise@0.5"]
-STEPS = 5000        # one lane, cpu-recipe: ~30 min of training on one core
+STEPS = 5000        # one lane, cpu-recipe: ~25 min of training on one core (synthesis ~11 min before it)
 QUICK_STEPS = 16
 LANES = 8
 # eight lanes: the square-root rule from the one-lane peak (2e-3 * sqrt(8) = 5.7e-3), capped at 1e-2 where the
