@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from statecatcher_synth.corpus import corpus_key, split_of
+from statecatcher_synth.corpus import corpus_key, split_of, text_part_of
 from statecatcher_synth.plan import plan_episode
 from statecatcher_synth.text import HELD_OUT_TEXT_SHARE, sentence_bank, text_part
 
@@ -29,9 +29,8 @@ def test_the_two_text_parts_split_the_bank_about_a_quarter_held_out():
 
 
 def _plans(episodes: int, held_out_text: bool):
-    def text(index):
-        return ("train" if split_of(index, episodes) == "train" else "held_out") if held_out_text else None
-    return [plan_episode(7, index, (1.0, 1.5), VOICES, text(index)) for index in range(episodes)]
+    return [plan_episode(7, index, (1.0, 1.5), VOICES, text_part_of(split_of(index, episodes), held_out_text))
+            for index in range(episodes)]
 
 
 def test_held_out_episodes_speak_no_training_sentence_only_when_asked():

@@ -48,6 +48,14 @@ def split_of(index: int, episodes: int, held_out: int | None = None) -> str:
     return "dev" if index >= episodes - 2 * held_out else "train"
 
 
+def text_part_of(split: str, held_out_text: bool) -> str | None:
+    """The part of the sentence bank an episode of ``split`` speaks (:func:`~statecatcher_synth.text.sentence_bank`):
+    with ``held_out_text`` ``train`` for train episodes and ``held_out`` for dev and test, else the whole bank."""
+    if not held_out_text:
+        return None
+    return "train" if split == "train" else "held_out"
+
+
 def resolve_voices(voices: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """The checked voice names; ``None`` means the installed pip voices, ``["all"]`` every installed voice."""
     if voices is not None and list(voices) == ["all"]:
@@ -104,8 +112,8 @@ def build_corpus(
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
 
     splits = [split_of(index, episodes, held_out) for index in range(episodes)]
-    texts = [("train" if split == "train" else "held_out") if held_out_text else None for split in splits]
-    plans = [plan_episode(seed, index, (low, high), voices, texts[index]) for index in range(episodes)]
+    plans = [plan_episode(seed, index, (low, high), voices, text_part_of(split, held_out_text))
+             for index, split in enumerate(splits)]
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with BuildProgress(plans, enabled=progress) as bar:
