@@ -67,7 +67,7 @@ RECIPES = {  # --recipe: what the runs are trained with (the Setup section of th
             "feature normalisation, AdamW 2e-3 with 200 warm-up steps and cosine decay, weight decay 0.1, gradient "
             "clip 1.0) on the demo's corpus (synth-corpus seed 0, 48 episodes of 3.5-4.5 min, one transcript "
             "segment per sentence)",
-    "recipe": "`--preset cpu-recipe` (the recipe benchmark's: rwkv7 256 x 3 unless --encoders says otherwise, "
+    "recipe": "`--preset cpu-recipe` (the recipe benchmark's: rwkv7 192 x 3 unless --encoders says otherwise, "
               "with a front end that convolves along the mel axis and removes a 3 s running mean per bin, 48 "
               "tokens, feature normalisation, AdamW 2e-3 with 300 warm-up steps and cosine decay, weight decay "
               "0.1, gradient clip 1.0) on the recipe benchmark's corpus (synth-corpus seed 7, 48 episodes of 4-5 "
