@@ -46,16 +46,28 @@ def test_the_recipe_preset_is_a_valid_one_thread_config():
     assert (config.encoder, config.threads, config.batch_size, config.spec_augment) == ("rwkv7", 1, 1, False)
 
 
+def _summary_run(**extra) -> dict:
+    """One run's entry of a benchmark result, as much of it as :func:`report` reads, plus ``extra``."""
+    return {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
+            "best": {"step": 10, "dev_cer": 0.25}, **extra}
+
+
 def test_corpus_hours_and_report(tmp_path: Path):
     rows = [{"split": "train", "duration": 5400.0}, {"split": "test", "duration": 1800.0},
             {"split": "train", "duration": 1800.0}]
     (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert corpus_hours(tmp_path) == {"test": 0.5, "train": 2.0}
-    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
-           "best": {"step": 10, "dev_cer": 0.25}}
+    run = _summary_run()
     text = report({"corpus": {"train": 2.0}, "wall_seconds": 120.0, "runs": {"1": run, "8": run},
                    "wide_vs_one_relative_cer": 0.0})
     assert "held-out greedy CER 20.0% / WER 50.0%" in text and "CER <= 15%, WER <= 35%" in text
+    assert "wall 2.0 min for the benchmark, budget 45 min for the nox session: within it" in text
+
+
+def test_a_benchmark_past_its_time_budget_says_so():
+    run = _summary_run()
+    text = report({"corpus": {}, "wall_seconds": 50.1 * 60, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
+    assert "wall 50.1 min for the benchmark, budget 45 min for the nox session: OVER BUDGET" in text
 
 
 def _scores(char_errors: int, chars: int, word_errors: int, words: int) -> dict:
@@ -73,8 +85,7 @@ def test_held_out_scores_are_pooled_by_the_effects_each_episode_got(tmp_path: Pa
     assert by_condition(tmp_path / "eval.json", tmp_path) == {
         "clean": {"episodes": 2, "cer": 0.1, "wer": 0.125},  # (10 + 30) / 400 chars, (5 + 5) / 80 words
         "noise": {"episodes": 1, "cer": 0.5, "wer": 0.75}, "reverb+noise": {"episodes": 1, "cer": 0.7, "wer": 0.5}}
-    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
-           "best": {"step": 10, "dev_cer": 0.25}, "test_by_condition": by_condition(tmp_path / "eval.json", tmp_path)}
+    run = _summary_run(test_by_condition=by_condition(tmp_path / "eval.json", tmp_path))
     text = report({"corpus": {}, "wall_seconds": 60.0, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
     assert "clean CER 10.0% / WER 12.5% (2 ep.)" in text and "reverb+noise CER 70.0% / WER 50.0% (1 ep.)" in text
     (tmp_path / "manifest.jsonl").write_text(json.dumps({"id": "a", "split": "test"}) + "\n")  # effects unknown
@@ -103,18 +114,15 @@ def test_held_out_scores_split_by_whether_a_sentence_was_also_spoken_in_training
     recordings["b"]["reference"] = "good day new words"  # does not line up with the transcript: skipped
     (tmp_path / "eval.json").write_text(json.dumps([{"recordings": recordings}]))
     assert by_text_seen(tmp_path / "eval.json", tmp_path)["skipped"] == ["b"]
-    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
-           "best": {"step": 10, "dev_cer": 0.25}, "test_by_text": {"seen": {"words": 2, "cer": 0.1, "wer": 0.5},
-                                                                  "unseen": {"words": 3, "cer": 0.2, "wer": 0.4}}}
+    run = _summary_run(test_by_text={"seen": {"words": 2, "cer": 0.1, "wer": 0.5},
+                                     "unseen": {"words": 3, "cer": 0.2, "wer": 0.4}})
     text = report({"corpus": {}, "wall_seconds": 60.0, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
     assert "greedy, test sentences also in train (2 words) CER 10.0% / WER 50.0%; unseen (3 words) CER 20.0%" in text
 
 
 def test_a_corpus_with_held_out_text_reports_every_test_sentence_unheard():
-    run = {"steps": 10, "train_seconds": 5.0, "test": {"cer": 0.2, "wer": 0.5}, "test_lm": {"cer": 0.1, "wer": 0.3},
-           "best": {"step": 10, "dev_cer": 0.25},
-           "test_by_text": {"seen": {"words": 0, "cer": None, "wer": None}, "unseen": {"words": 3, "cer": 0.2,
-                                                                                      "wer": 0.4}, "skipped": []}}
+    run = _summary_run(test_by_text={"seen": {"words": 0, "cer": None, "wer": None},
+                                     "unseen": {"words": 3, "cer": 0.2, "wer": 0.4}, "skipped": []})
     text = report({"corpus": {}, "wall_seconds": 60.0, "runs": {"1": run}, "wide_vs_one_relative_cer": 0.0})
     assert "greedy: every test sentence unheard in training (3 words)" in text
 
