@@ -43,6 +43,7 @@ from experiments.recipe_benchmark import RECIPE_CORPUS
 from experiments.recipe_benchmark import STEPS as RECIPE_STEPS
 from experiments.seeds import merge_seeds
 from statecatcher.data.segmenter import SegmenterConfig
+from statecatcher.train.presets import PRESETS
 
 SEGMENTER = SegmenterConfig(segment_seconds=8.0, min_seconds=2.0, max_seconds=16.0)
 BASE_EPISODES = 4
@@ -67,11 +68,14 @@ RECIPES = {  # --recipe: what the runs are trained with (the Setup section of th
             "feature normalisation, AdamW 2e-3 with 200 warm-up steps and cosine decay, weight decay 0.1, gradient "
             "clip 1.0) on the demo's corpus (synth-corpus seed 0, 48 episodes of 3.5-4.5 min, one transcript "
             "segment per sentence)",
-    "recipe": "`--preset cpu-recipe` (the recipe benchmark's: rwkv7 192 x 3 unless --encoders says otherwise, "
-              "with a front end that convolves along the mel axis and removes a 3 s running mean per bin, 48 "
-              "tokens, feature normalisation, AdamW 2e-3 with 300 warm-up steps and cosine decay, weight decay "
-              "0.1, gradient clip 1.0) on the recipe benchmark's corpus (synth-corpus seed 7, 48 episodes of 4-5 "
-              "min, every installed voice, reverb/noise/telephone on a share of the episodes)",
+    "recipe": "`--preset cpu-recipe` (the recipe benchmark's: rwkv7 {hidden_dim} x {num_layers} unless --encoders "
+              "says otherwise, with a front end that convolves along the mel axis and removes a 3 s running mean "
+              "per bin, 48 tokens, feature normalisation, AdamW 2e-3 with 300 warm-up steps and cosine decay, "
+              "weight decay 0.1, gradient clip 1.0) on the recipe benchmark's corpus (synth-corpus seed 7, "
+              "{episodes} episodes of {minutes} min, every installed voice, reverb/noise/telephone on a share of "
+              "the episodes)".format(**PRESETS["cpu-recipe"]["encoder_options"],
+                                     episodes=RECIPE_CORPUS[RECIPE_CORPUS.index("--episodes") + 1],
+                                     minutes=RECIPE_CORPUS[RECIPE_CORPUS.index("--minutes") + 1]),
 }
 CORPUS_TEXT = {"small": "seed 1234", "demo": "seed 0, the demo's", "recipe": "seed 7, the recipe benchmark's"}
 

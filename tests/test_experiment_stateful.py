@@ -68,6 +68,17 @@ def test_preset_recipes_pair_their_preset_and_differ_only_in_stateless(tmp_path,
     assert config.threads == (threads or PRESETS[preset]["threads"])
 
 
+def test_the_recipe_recipe_describes_the_preset_and_corpus_the_runs_use():
+    from experiments.recipe_benchmark import RECIPE_CORPUS
+    from experiments.stateful import RECIPES
+    from statecatcher.train.presets import PRESETS
+
+    model = PRESETS["cpu-recipe"]["encoder_options"]
+    episodes, minutes = (RECIPE_CORPUS[RECIPE_CORPUS.index(flag) + 1] for flag in ("--episodes", "--minutes"))
+    assert f"rwkv7 {model['hidden_dim']} x {model['num_layers']} unless" in RECIPES["recipe"]
+    assert f"{episodes} episodes of {minutes} min" in RECIPES["recipe"]
+
+
 def test_corpus_and_threads_belong_to_the_recipe_recipe(tmp_path, capsys):
     from experiments.stateful import main
 
