@@ -1,10 +1,24 @@
-"""The optimiser named by ``--optimizer``: adamw (default), adam, or lion (from the lion-pytorch package)."""
+"""The optimiser named by ``--optimizer``: adamw (default), adam, or lion (from the lion-pytorch package).
+
+Adam and AdamW run torch's fused kernel wherever it has one for the parameters' device (CPU and CUDA among
+them), else its default implementation.  On CPU the default is the per-parameter loop: at batch 1 with the
+``cpu-recipe`` model (1.7 M parameters in 84 tensors) it took ~12 ms of a ~200 ms training step, the fused
+kernel ~2 ms (docs/recipes.md, "A fused optimizer step").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import torch
+
+# Devices where torch's fused Adam(W) kernels run (torch checks only at the first step, so ask before).
+FUSED_DEVICES = ("cpu", "cuda")
+
+
+def fused_kernel_fits(params: list[torch.nn.Parameter]) -> bool:
+    """Every parameter a floating-point tensor on a device with torch's fused Adam(W) kernel."""
+    return all(p.device.type in FUSED_DEVICES and torch.is_floating_point(p) for p in params)
 
 
 class OptimizerError(ValueError):
@@ -13,10 +27,10 @@ class OptimizerError(ValueError):
 
 def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float,
                    weight_decay: float) -> torch.optim.Optimizer:
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    params = list(params)
+    if name in ("adamw", "adam"):
+        adam = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+        return adam(params, lr=lr, weight_decay=weight_decay, fused=fused_kernel_fits(params) or None)
     if name == "lion":
         try:
             from lion_pytorch import Lion
