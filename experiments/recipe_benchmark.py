@@ -46,9 +46,10 @@ from statecatcher.train.presets import PRESETS
 RECIPE_CORPUS = ["--episodes", "192", "--held-out", "8", "--held-out-text", "--minutes", "4-5", "--seed", "7",
                  "--voices", "all", "--effects", "reverb@0.3,noise@0.3,telephone@0.15"]
 QUICK_CORPUS = ["--episodes", "6", "--minutes", "0.3-0.4", "--seed", "7", "--effects", "noise@0.5"]
-# one lane, cpu-recipe: 21-27 min of training on one core (eight lanes a little longer), synthesis 11-14 min
-# before it: the machines here differ by ~25 % in speed, and 6,500 steps took 52 min of nox session on a slow one
-STEPS = 4800
+# one lane, cpu-recipe (128 x 3): 20-25 min of training on one core (eight lanes about as long), synthesis
+# 11-14 min before it: the machines here differ by ~25 % in speed, and 6,500 steps of the 192-wide model took
+# 52 min of nox session on a slow one; 6,800 steps at width 128 took 23 min of training in a slow hour
+STEPS = 6800
 QUICK_STEPS = 16
 LANES = 8
 # eight lanes: the square-root rule from the one-lane peak (2e-3 * sqrt(8) = 5.7e-3), capped at 1e-2 where the

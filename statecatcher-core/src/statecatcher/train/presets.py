@@ -29,20 +29,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "warmup_steps": 200, "weight_decay": 0.1, "grad_clip": 1.0, "spec_augment": False, "eval_every": 300,
         "checkpoint_every": 500, "threads": 1,
     },
-    # 2 CPU cores, hours of audio (nox -s recipe): cpu-demo's recipe with a bigger model (192 x 3) for a run of
+    # 2 CPU cores, hours of audio (nox -s recipe): cpu-demo's recipe with a deeper model (128 x 3) for a run of
     # 20-30 min on one core, warm-up over more steps; no SpecAugment (the episodes' reverb/noise/telephone vary
     # the audio instead; docs/recipes.md, "The recipe benchmark").  Peak lr 2e-3 and weight decay 0.1 as in
     # cpu-demo instead of 6e-3 and 0.01: best dev CER / WER 31.3 / 70.3 % against 33.6 / 74.4 % (3e-3: 31.6 /
     # 71.5 %), seed 0 (docs/recipes.md, "A lower learning rate for the recipe").  Front end with a convolution
     # along the mel axis (32 channels) and a running mean per bin removed (time constant 300 frames, 3 s): best
     # dev CER 25.2 % against 31.3 %, held-out 29.8 % against 38.2 % (telephone band 29.8 against 43.7 %), for
-    # ~1.1x the step time (docs/recipes.md, "A front end for other voices and channels").  Width 192 instead of
-    # 256 (since 2026-12-05, evening): a step costs ~0.75x, and 6,500 steps in the wall time of 5,000 at 256
-    # decoded the unheard-text test episodes at CER 23.3 / 23.0 % (seeds 0 / 1) against 24.6 %; the recipe is
-    # compute-limited, so more steps beat width (docs/recipes.md, "Probes on the benchmark's corpus").
+    # ~1.1x the step time (docs/recipes.md, "A front end for other voices and channels").  The recipe is
+    # compute-limited, so more steps of a smaller model beat width: 192 instead of 256 (2026-12-05, evening; a
+    # step ~0.75x), then 128 instead of 192 (2026-12-05, late; a step ~0.7x): 6,800 steps at width 128 decoded
+    # the unheard-text test episodes at CER 24.3 % (22.0 % with the word LM) against 26.0 % (24.0 %) for 4,800
+    # at width 192 (docs/recipes.md, "Probes on the benchmark's corpus" and "Width 128").
     "cpu-recipe": {
         "encoder": "rwkv7", "loss": "ctc",
-        "encoder_options": {"hidden_dim": 192, "num_layers": 3, "chunk_len": 16, "freq_channels": 32,
+        "encoder_options": {"hidden_dim": 128, "num_layers": 3, "chunk_len": 16, "freq_channels": 32,
                             "cmn_frames": 300},
         "vocab_size": 48, "batch_size": 1, "segmenter": {"segment_seconds": 8.0}, "lr": 2e-3, "schedule": "cosine",
         "warmup_steps": 300, "weight_decay": 0.1, "grad_clip": 1.0, "spec_augment": False, "eval_every": 200,
