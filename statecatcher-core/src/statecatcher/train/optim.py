@@ -30,6 +30,8 @@ def make_optimizer(name: str, params: Iterable[torch.nn.Parameter], *, lr: float
     params = list(params)
     if name in ("adamw", "adam"):
         adam = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+        # None, not False, where the fused kernel does not fit: False would also turn off torch's own default
+        # choice (the multi-tensor form on CUDA)
         return adam(params, lr=lr, weight_decay=weight_decay, fused=fused_kernel_fits(params) or None)
     if name == "lion":
         try:
