@@ -25,7 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from experiments.corpus import DEMO_CORPUS, manifest_rows
+from experiments.corpus import DEMO_CORPUS, ensure_corpus, manifest_rows
+from experiments.runner import statecatcher
 from statecatcher.jsonl import read_jsonl
 
 CORPUS = ["--episodes", str(DEMO_CORPUS["episodes"]), "--minutes", "{:g}-{:g}".format(*DEMO_CORPUS["minutes"]),
@@ -40,42 +41,6 @@ QUICK_STEPS = 30
 LM_ORDER = "3"
 LM_DECODING = ["--decoder", "beam", "--beam-size", "8", "--lm-weight", "0.4", "--word-bonus", "1.5"]
 PLATEAU_CER = 0.8  # the recipe's plateau target: dev CER below this within the first 3,000 audio-seconds
-
-
-def statecatcher(*args: str, env: dict[str, str] | None = None) -> None:
-    """Run ``statecatcher ARGS`` (the one installed beside this Python); raises on a non-zero exit."""
-    command = [str(Path(sys.executable).parent / "statecatcher"), *args]
-    print("+ statecatcher " + " ".join(args), flush=True)
-    subprocess.run(command, check=True, env={**os.environ, **(env or {})})
-
-
-SYNTH_ARGS_FILE = "synth-args.json"  # beside a corpus's manifest: the synth-corpus arguments that made it
-PRESENTATION_FLAGS = ("--no-progress",)  # synth-corpus flags that change no byte of the corpus
-
-
-class StaleCorpusError(RuntimeError):
-    """A kept corpus was synthesised with other arguments than the experiment asks for."""
-
-
-def ensure_corpus(corpus: Path, synth_args: list[str]) -> Path:
-    """The corpus at ``corpus``: ``statecatcher synth-corpus SYNTH_ARGS`` unless its manifest is already there.
-
-    The arguments are recorded beside the manifest (:data:`SYNTH_ARGS_FILE`); a kept corpus made with other
-    ones raises :class:`StaleCorpusError` instead of being reused, so a changed corpus recipe never scores on
-    the old corpus.  One made before the record existed is reused with a note.
-    """
-    wanted = [arg for arg in synth_args if arg not in PRESENTATION_FLAGS]
-    record = corpus / SYNTH_ARGS_FILE
-    if not (corpus / "manifest.jsonl").exists():
-        statecatcher("synth-corpus", "--out", str(corpus), *synth_args)
-        record.write_text(json.dumps(wanted) + "\n")
-    elif not record.exists():
-        print(f"reusing {corpus} (made before {SYNTH_ARGS_FILE} recorded its synth-corpus arguments; delete it "
-              f"if it was not made with: {' '.join(wanted)})", flush=True)
-    elif (made := json.loads(record.read_text())) != wanted:
-        raise StaleCorpusError(f"{corpus} was synthesised with `synth-corpus {' '.join(made)}`, this experiment "
-                               f"needs `{' '.join(wanted)}`: delete the folder (or pick another --out)")
-    return corpus
 
 
 @contextmanager

@@ -23,18 +23,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from experiments.corpus import manifest_rows
+from experiments.corpus import ensure_corpus, manifest_rows
 from experiments.demo import (
     LM_DECODING,
     LM_ORDER,
     best_checkpoint,
-    ensure_corpus,
     experiment_parser,
     held_out_scores,
     plateau_exit,
-    statecatcher,
 )
 from experiments.machine import machine_info
+from experiments.runner import statecatcher
 from experiments.text_overlap import by_text_seen
 from statecatcher.decode.wer import ErrorCounts
 from statecatcher.train.presets import PRESETS

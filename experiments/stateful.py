@@ -34,9 +34,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from experiments.corpus import demo_corpus, manifest_rows, synth_corpus
+from experiments.corpus import demo_corpus, ensure_corpus, manifest_rows, synth_corpus
 from experiments.demo import STEPS as DEMO_STEPS
-from experiments.demo import ensure_corpus
 from experiments.machine import machine_info
 from experiments.recipe import DECODES, decode, open_model, run_config
 from experiments.recipe_benchmark import RECIPE_CORPUS

@@ -1,4 +1,4 @@
-"""Experiments keep their synthesised corpus between runs (experiments/demo.py's ``ensure_corpus``); a kept
+"""Experiments keep their synthesised corpus between runs (experiments/corpus.py's ``ensure_corpus``); a kept
 corpus made with other ``synth-corpus`` arguments must not be scored as if it were the one asked for."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments import demo
-from experiments.demo import SYNTH_ARGS_FILE, StaleCorpusError, ensure_corpus
+from experiments import runner
+from experiments.corpus import SYNTH_ARGS_FILE, StaleCorpusError, ensure_corpus
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def synthesised(monkeypatch) -> list[tuple[str, ...]]:
         out.mkdir(parents=True)
         (out / "manifest.jsonl").write_text("{}\n")
 
-    monkeypatch.setattr(demo, "statecatcher", fake_statecatcher)
+    monkeypatch.setattr(runner, "statecatcher", fake_statecatcher)
     return calls
 
 

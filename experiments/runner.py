@@ -1,0 +1,15 @@
+"""How experiments run the command-line tool: ``statecatcher ARGS`` as a subprocess, echoed first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def statecatcher(*args: str, env: dict[str, str] | None = None) -> None:
+    """Run ``statecatcher ARGS`` (the one installed beside this Python); raises on a non-zero exit."""
+    command = [str(Path(sys.executable).parent / "statecatcher"), *args]
+    print("+ statecatcher " + " ".join(args), flush=True)
+    subprocess.run(command, check=True, env={**os.environ, **(env or {})})
