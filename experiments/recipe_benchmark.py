@@ -2,6 +2,7 @@
 
     python -m experiments.recipe_benchmark --out runs/recipe            # what nox -s recipe runs (~45 min)
     python -m experiments.recipe_benchmark --out DIR --quick            # tiny corpus, a few steps: machinery only
+    python -m experiments.recipe_benchmark --out DIR --steps 20400      # 3x the compute (~75 min on 2 cores)
 
 Synthesizes :data:`RECIPE_CORPUS` (14.5 h: every installed voice, the Debian engines too when present, and
 reverb, noise and telephone on a seeded share of the episodes), then trains ``--preset cpu-recipe`` twice from
@@ -141,13 +142,15 @@ def corpus_hours(corpus: Path) -> dict[str, float]:
     return {split: round(value, 2) for split, value in sorted(hours.items())}
 
 
-def run_recipe(out: Path, *, seed: int = 0, quick: bool = False) -> dict:
+def run_recipe(out: Path, *, seed: int = 0, quick: bool = False, steps: int | None = None) -> dict:
+    """Synthesize (or reuse) the corpus, train the two runs side by side, score them; ``steps`` (one lane's;
+    default :data:`STEPS`, :data:`QUICK_STEPS` with ``quick``) sets the compute.  Returns ``recipe.json``'s dict."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     corpus = ensure_corpus(out / "corpus", ["--no-progress", *(QUICK_CORPUS if quick else RECIPE_CORPUS)])
     synth_seconds = time.monotonic() - started
-    steps = lane_steps(QUICK_STEPS if quick else STEPS)
+    steps = lane_steps(steps or (QUICK_STEPS if quick else STEPS))
     train_seconds = train_together(corpus, out, steps=steps, seed=seed)
     with ThreadPoolExecutor(2) as pool:  # the two runs are scored at the same time, one core each
         scores = dict(zip(steps, pool.map(lambda lanes: score(out / f"lanes-{lanes}", corpus), steps), strict=True))
@@ -198,9 +201,16 @@ def report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = experiment_parser("python -m experiments.recipe_benchmark", __doc__, out="runs/recipe", corpus_seed=7,
-                             quick="tiny corpus, a few steps: the machinery only").parse_args(argv)
-    print(report(run_recipe(args.out, seed=args.seed, quick=args.quick)), flush=True)
+    parser = experiment_parser("python -m experiments.recipe_benchmark", __doc__, out="runs/recipe", corpus_seed=7,
+                               quick="tiny corpus, a few steps: the machinery only")
+    parser.add_argument("--steps", type=int, default=None, metavar="N",
+                        help=f"the one-lane run's optimizer steps (eight lanes: N / {LANES}, the same audio) "
+                             f"[default: {STEPS}, {QUICK_STEPS} with --quick]; more than the default takes the "
+                             f"benchmark past its {BUDGET_MINUTES:.0f} minutes on 2 cores")
+    args = parser.parse_args(argv)
+    if args.steps is not None and args.steps < LANES:
+        parser.error(f"--steps {args.steps}: needs at least {LANES}, so that the {LANES}-lane run has a step")
+    print(report(run_recipe(args.out, seed=args.seed, quick=args.quick, steps=args.steps)), flush=True)
 
 
 if __name__ == "__main__":

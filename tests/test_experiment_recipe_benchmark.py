@@ -136,3 +136,17 @@ def test_the_two_runs_are_scored_side_by_side_on_one_core_each(monkeypatch, tmp_
     assert set(decodes) == {"test", "test_lm"}
     assert all(flags[flags.index("--threads") + 1] == "1" for flags in decodes.values())
     assert decodes["test_lm"][-len(recipe.LM_DECODING):] == recipe.LM_DECODING
+
+
+def test_steps_sets_both_runs_compute_and_a_too_small_count_is_refused(monkeypatch, tmp_path: Path, capsys):
+    import experiments.recipe_benchmark as recipe
+
+    asked = {}
+    monkeypatch.setattr(recipe, "run_recipe", lambda out, **kwargs: asked.update(kwargs) or {})
+    monkeypatch.setattr(recipe, "report", lambda result: "")
+    recipe.main(["--out", str(tmp_path), "--steps", "20400"])
+    assert asked == {"seed": 0, "quick": False, "steps": 20400}
+    assert lane_steps(asked["steps"]) == {1: 20400, LANES: 20400 // LANES}
+    with pytest.raises(SystemExit) as stopped:
+        recipe.main(["--out", str(tmp_path), "--steps", "4"])
+    assert stopped.value.code == 2 and f"--steps 4: needs at least {LANES}" in capsys.readouterr().err
