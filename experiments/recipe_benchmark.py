@@ -2,7 +2,7 @@
 
     python -m experiments.recipe_benchmark --out runs/recipe            # what nox -s recipe runs (~45 min)
     python -m experiments.recipe_benchmark --out DIR --quick            # tiny corpus, a few steps: machinery only
-    python -m experiments.recipe_benchmark --out DIR --steps 20400      # 3x the compute (~75 min on 2 cores)
+    python -m experiments.recipe_benchmark --out DIR --steps 20400      # 3x the compute (~70 min on 2 cores)
 
 Synthesizes :data:`RECIPE_CORPUS` (14.5 h: every installed voice, the Debian engines too when present, and
 reverb, noise and telephone on a seeded share of the episodes), then trains ``--preset cpu-recipe`` twice from
