@@ -19,14 +19,13 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from experiments.corpus import DEMO_CORPUS, ensure_corpus, manifest_rows
-from experiments.runner import statecatcher
+from experiments.runner import STATECATCHER, statecatcher
 from statecatcher.jsonl import read_jsonl
 
 CORPUS = ["--episodes", str(DEMO_CORPUS["episodes"]), "--minutes", "{:g}-{:g}".format(*DEMO_CORPUS["minutes"]),
@@ -48,7 +47,7 @@ def served(corpus: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """``statecatcher serve corpus`` on loopback with a fresh API key; yields ``(url, env)`` for the client."""
     key = secrets.token_hex(16)
     env = {"STATECATCHER_API_KEY": key}
-    server = subprocess.Popen([str(Path(sys.executable).parent / "statecatcher"), "serve", str(corpus),
+    server = subprocess.Popen([STATECATCHER, "serve", str(corpus),
                                "--api-key", key, "--port", "0", "--quiet"], stdout=subprocess.PIPE, text=True,
                               env={**os.environ, **env})
     try:

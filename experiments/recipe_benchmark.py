@@ -19,7 +19,6 @@ import json
 import math
 import re
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +33,7 @@ from experiments.demo import (
     plateau_exit,
 )
 from experiments.machine import machine_info
-from experiments.runner import statecatcher
+from experiments.runner import STATECATCHER, statecatcher
 from experiments.text_overlap import by_text_seen
 from statecatcher.decode.wer import ErrorCounts
 from statecatcher.train.presets import PRESETS
@@ -65,7 +64,7 @@ def train_command(corpus: Path, run_dir: Path, *, lanes: int, steps: int, seed: 
     warmup = max(1, PRESETS["cpu-recipe"]["warmup_steps"] // lanes)
     wide = ["--batch-size", str(lanes), "--lr", WIDE_LR, "--warmup-steps", str(warmup)] if lanes > 1 else []
     every = max(1, steps // 10)  # ten validations: each decodes the 36 dev minutes (~35 s on one core)
-    return [str(Path(sys.executable).parent / "statecatcher"), "run", "--preset", "cpu-recipe",
+    return [STATECATCHER, "run", "--preset", "cpu-recipe",
             "--data", f"local:{corpus}", "--run-dir", str(run_dir), "--seed", str(seed), "--max-steps", str(steps),
             "--epochs", "1000", "--eval-every", str(every), "--checkpoint-every", str(10 * every),
             "--console-every-seconds", "30", *wide]
