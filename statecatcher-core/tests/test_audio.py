@@ -73,9 +73,25 @@ def test_libsndfile_opens_the_path_itself_and_bytes_still_decode(tmp_path, monke
     """A Python file object makes libsndfile call back into Python (the GIL) for every read; a path does not."""
     samples = tone(16000)
     soundfile.write(tmp_path / "a b.flac", samples, 16000)
-    seen, read = [], soundfile.read
-    monkeypatch.setattr(soundfile, "read", lambda file, **kw: seen.append(file) or read(file, **kw))
+    seen, sound_file = [], soundfile.SoundFile
+    monkeypatch.setattr(soundfile, "SoundFile", lambda file, *a, **kw: seen.append(file) or sound_file(file, *a, **kw))
     from_path = load_audio(tmp_path / "a b.flac")
     from_bytes = decode_audio_bytes((tmp_path / "a b.flac").read_bytes(), "a b.flac")
     assert seen[0] == str(tmp_path / "a b.flac") and not isinstance(seen[1], str)
     assert torch.equal(from_path, from_bytes)
+
+
+def test_on_open_runs_once_the_file_is_open_and_before_its_samples_are_decoded(tmp_path, monkeypatch):
+    """What the speechcatcher client starts there (the next download) then runs while the samples decode."""
+    soundfile.write(tmp_path / "a.flac", tone(16000), 16000)
+    write_mp3(tmp_path / "a.mp3", tone(22050, seconds=2.0), 22050)
+    events, read, decode = [], soundfile.SoundFile.read, av.container.InputContainer.decode
+    monkeypatch.setattr(soundfile.SoundFile, "read",
+                        lambda self, *a, **kw: events.append("decode") or read(self, *a, **kw))
+    monkeypatch.setattr(av.container.InputContainer, "decode",
+                        lambda self, *a, **kw: events.append("decode") or decode(self, *a, **kw))
+    for name in ("a.flac", "a.mp3"):  # libsndfile, then PyAV
+        events.clear()
+        waveform = load_audio(tmp_path / name, on_open=lambda: events.append("open"))
+        assert events == ["open", "decode"], name
+        assert torch.equal(waveform, load_audio(tmp_path / name))

@@ -175,10 +175,8 @@ class SpeechcatcherDataSource:
                      for s in segments)
 
     def _load_audio(self, shard: list[Episode], position: int) -> torch.Tensor:
-        """Starts the downloads of the next recordings, then waits for this one: ``[num_samples]`` 16 kHz."""
-        for later in shard[position:position + self.prefetch_count + 1]:
-            self.fetcher.prefetch(later)
-        return self.fetcher.load_audio(shard[position])
+        """Waits for this recording's audio, ``[num_samples]`` 16 kHz, the next ones downloading meanwhile."""
+        return self.fetcher.load_audio(shard[position], ahead=shard[position + 1:position + self.prefetch_count + 1])
 
 
 class TranscriptsUnavailable(RuntimeError):

@@ -8,6 +8,7 @@ resampled with soxr (high quality).  Every failure raises :class:`AudioDecodeErr
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,12 +30,21 @@ class AudioDecodeError(Exception):
         super().__init__(f"cannot decode audio {self.path}: {reason}")
 
 
-def load_audio(path: str | Path) -> torch.Tensor:
-    """Decode the file at ``path`` to a float32 mono waveform ``[num_samples]`` at 16 kHz."""
+def load_audio(path: str | Path, on_open: Callable[[], object] | None = None) -> torch.Tensor:
+    """Decode the file at ``path`` to a float32 mono waveform ``[num_samples]`` at 16 kHz.
+
+    ``on_open`` is called once the decoder has opened the file, just before it decodes the samples (a long call
+    into C that releases the GIL): work started there, e.g. the next download, runs its Python while this thread
+    decodes instead of taking the GIL from it while it opens the file.  Called again if the first decoder fails
+    and the other one opens the file."""
     path = Path(path)
     if not path.is_file():
         raise AudioDecodeError(path, "no such file")
-    return _decode(str(path), str(path), path.suffix.lower())
+    return _decode(str(path), str(path), path.suffix.lower(), on_open or _nothing)
+
+
+def _nothing() -> None:
+    return None
 
 
 def decode_audio_bytes(data: bytes, name_hint: str) -> torch.Tensor:
@@ -69,7 +79,7 @@ def audio_duration(path: str | Path) -> tuple[Seconds, int]:
         raise AudioDecodeError(path, f"no readable audio stream ({error})") from error
 
 
-def _decode(source: str | bytes, name: str, suffix: str) -> torch.Tensor:
+def _decode(source: str | bytes, name: str, suffix: str, on_open: Callable[[], object] = _nothing) -> torch.Tensor:
     """``source``: a path or the file's bytes.  libsndfile opens a path itself: given a Python file object it
     calls back into Python, taking the GIL, for every read, and stalls behind the download threads."""
     decoders = [_read_soundfile, _read_pyav]
@@ -78,7 +88,7 @@ def _decode(source: str | bytes, name: str, suffix: str) -> torch.Tensor:
     reasons = []
     for decoder in decoders:
         try:
-            samples, rate = decoder(source if isinstance(source, str) else io.BytesIO(source))
+            samples, rate = decoder(source if isinstance(source, str) else io.BytesIO(source), on_open)
             break
         except Exception as error:  # noqa: BLE001 - collected and reported below
             reasons.append(f"{decoder.__name__.removeprefix('_read_')}: {error}")
@@ -89,22 +99,25 @@ def _decode(source: str | bytes, name: str, suffix: str) -> torch.Tensor:
     return torch.from_numpy(resample_to_16k(samples, rate))
 
 
-def _read_soundfile(file: str | BinaryIO) -> tuple[np.ndarray, int]:
+def _read_soundfile(file: str | BinaryIO, on_open: Callable[[], object]) -> tuple[np.ndarray, int]:
     import soundfile
 
-    samples, rate = soundfile.read(file, dtype="float32", always_2d=True)
+    with soundfile.SoundFile(file) as opened:
+        on_open()
+        samples, rate = opened.read(dtype="float32", always_2d=True), opened.samplerate
     return (samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1)), int(rate)
 
 
-def _read_pyav(file: str | BinaryIO) -> tuple[np.ndarray, int]:
+def _read_pyav(file: str | BinaryIO, on_open: Callable[[], object]) -> tuple[np.ndarray, int]:
     import av
 
     if isinstance(file, str):  # a path handed to ffmpeg could read as a protocol ("data:", "concat:")
         with open(file, "rb") as opened:
-            return _read_pyav(opened)
+            return _read_pyav(opened, on_open)
     with av.open(file) as container:
         stream = container.streams.audio[0]
         rate = int(stream.rate)
+        on_open()
         to_float_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
         chunks = []
         for frame in container.decode(stream):
