@@ -38,6 +38,10 @@ class HeldDownloads:
     def release(self, episode_id: str) -> None:
         self._held[episode_id].set()
 
+    def release_all(self) -> None:
+        for event in self._held.values():
+            event.set()
+
     def wait_started(self, episode_id: str) -> None:
         assert self._start_event(episode_id).wait(WAIT), f"the download of {episode_id} never started"
 
@@ -72,8 +76,7 @@ def client_and_fetcher(tmp_path):
     client = HeldDownloads()
     fetcher = Fetcher(client, tmp_path, workers=2)
     yield client, fetcher
-    for event in client._held.values():
-        event.set()
+    client.release_all()
     fetcher.close()
 
 
