@@ -23,7 +23,7 @@ OPTIONS = {  # the one declaration of the source's options: `statecatcher run --
     "cache_gb": "audio cache cap in GB (0 keeps nothing)",
     "refresh_listing": "list the server again instead of reusing the cached listing",
     "prefetch": "recordings downloaded ahead of the lanes",
-    "workers": "download threads: downloads at once at most (one while that keeps ahead of the loads)",
+    "workers": "download threads: the most downloads at once (one while that keeps ahead of the loads)",
     "timeout": "read timeout of one request (seconds)",
     "connect_timeout": "connect timeout of one request (seconds)",
     "retry_seconds": "how long one request or download keeps retrying (seconds)",

@@ -187,20 +187,28 @@ class Fetcher:
             for job in self._queued:
                 if job[0] is download:
                     self._queued.remove(job)
-                    self._start(job)
+                    if self._take(*job):
+                        self._submit(job)
                     break
             self._start_queued()
 
     def _start_queued(self) -> None:
         """Starts queued downloads while fewer than ``concurrency`` run (the caller holds the lock)."""
-        while self._queued and self._running < self.concurrency:
-            self._start(self._queued.popleft())
+        while self._running < self.concurrency and (job := self._next_queued()) is not None:
+            self._submit(job)
 
-    def _start(self, job: tuple[Future, str, Path]) -> None:
-        """Runs a queued download on a pool thread (the caller holds the lock)."""
-        if self._take(*job):
-            self._running += 1
-            self._pool.submit(self._run, *job)
+    def _submit(self, job: tuple[Future, str, Path]) -> None:
+        """Runs a started download on a pool thread (the caller holds the lock)."""
+        self._running += 1
+        self._pool.submit(self._run, *job)
+
+    def _next_queued(self) -> tuple[Future, str, Path] | None:
+        """The next queued download, marked started; None when none is left (the caller holds the lock)."""
+        while self._queued:
+            job = self._queued.popleft()
+            if self._take(*job):
+                return job
+        return None
 
     def _take(self, future: Future, url: str, path: Path) -> bool:
         """Marks a queued download as started; False (and cancelled) once closed (the caller holds the lock)."""
@@ -223,10 +231,7 @@ class Fetcher:
             except BaseException as error:  # noqa: BLE001 - handed to the loading thread, as the pool would
                 outcome = error
             with self._lock:
-                job = None
-                while self._running <= self.concurrency and self._queued and job is None:
-                    job = self._queued.popleft()
-                    job = job if self._take(*job) else None
+                job = self._next_queued() if self._running <= self.concurrency else None
                 if job is None:
                     self._running -= 1
                 self._start_queued()
